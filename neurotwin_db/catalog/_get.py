@@ -1,0 +1,71 @@
+"""Fetch exactly the files a search matches, with ``datalad get``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neurotwin_db import datalad as dl
+from neurotwin_db.catalog._database import is_database, open_database
+from neurotwin_db.catalog._query import Catalog, Filters
+from neurotwin_db.errors import CatalogError
+from neurotwin_db.progress import Progress, ProgressCallback, ignore_progress
+
+
+@dataclass
+class GetResult:
+    """The files a get matched, and what happened to each."""
+
+    root: Path
+    files: list[dict[str, Any]] = field(default_factory=list)  # search rows + "target"
+    fetched: int = 0
+    already_present: int = 0
+
+    @property
+    def bytes(self) -> int:
+        """Total size of the matched files."""
+        return sum(f["size"] or 0 for f in self.files)
+
+
+def plan_get(path: Path, filters: Filters) -> GetResult:
+    """Resolve ``filters`` to the files to fetch (no data is touched)."""
+    path = Path(path).resolve()
+    if is_database(path):
+        db = open_database(path)
+        catalog = Catalog(db.catalog_dir)
+        where = {e.id: e.path for e in db.entries()}
+    elif (path / ".ntdb" / "catalog").is_dir():
+        catalog = Catalog(path / ".ntdb" / "catalog")
+        where = None
+    else:
+        raise CatalogError(f"{path} has no catalog; run `ntdb catalog build {path}` first")
+    result = GetResult(path)
+    for row in catalog.search(filters):
+        prefix = "." if where is None else where.get(row["dataset"])
+        if prefix is None:
+            raise CatalogError(f"dataset {row['dataset']!r} is in the catalog but not in the "
+                               f"registry; rebuild it with `ntdb catalog build {path}`")
+        row["target"] = row["path"] if prefix == "." else f"{prefix}/{row['path']}"
+        result.files.append(row)
+    return result
+
+
+def get_files(path: Path, filters: Filters, *, jobs: int | None = None,
+              progress: ProgressCallback = ignore_progress) -> GetResult:
+    """Fetch the content of every file that matches ``filters``, and nothing else."""
+    result = plan_get(path, filters)
+    targets = {str(result.root / f["target"]): f for f in result.files}
+    if not targets:
+        return result
+    done = 0
+    for res in dl.get(result.root, [f["target"] for f in result.files], jobs=jobs):
+        if res.get("type") != "file" or res.get("path") not in targets:
+            continue
+        done += 1
+        if res.get("status") == "notneeded":
+            result.already_present += 1
+        else:
+            result.fetched += 1
+        progress(Progress(targets[res["path"]]["target"], done, len(targets), res["status"]))
+    return result
