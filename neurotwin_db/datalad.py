@@ -53,14 +53,12 @@ def ensure_tools() -> None:
 
 @cache
 def _check_identity() -> None:
-    for key in ("user.name", "user.email"):
+    for key, variable in (("user.name", "GIT_AUTHOR_NAME"), ("user.email", "GIT_AUTHOR_EMAIL")):
         out = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True)
-        if not out.stdout.strip() and not os.environ.get(
-            "GIT_AUTHOR_NAME" if key == "user.name" else "GIT_AUTHOR_EMAIL"
-        ):
+        if not out.stdout.strip() and not os.environ.get(variable):
             raise DataladError(
                 f"git has no {key}; DataLad needs an identity to record changes: "
-                f"run `git config --global {key} \"...\"`"
+                f"run `git config --global {key} \"...\"` (or set {variable})"
             )
 
 
@@ -138,8 +136,10 @@ def run(dataset: Path, cmd: Sequence[str], *, summary: str,
         inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
     """Run ``cmd`` in ``dataset`` as a ``datalad run`` record (re-runnable with rerun)."""
     dl = _api()
-    _call("run", dataset, dl.run, cmd=list(cmd), dataset=str(dataset),
-          inputs=list(inputs) or None, outputs=list(outputs) or None,
+    # a Dataset instance (not a path string) makes the command run in the dataset root
+    _call("run", dataset, dl.run, cmd=list(cmd), dataset=dl.Dataset(str(dataset)),
+          inputs=[str(Path(dataset) / p) for p in inputs] or None,
+          outputs=[str(Path(dataset) / p) for p in outputs] or None,
           message=f"[ntdb] {summary}", explicit=bool(outputs))
 
 
@@ -156,7 +156,8 @@ def install(dataset: Path, paths: Sequence[str]) -> None:
     if not paths:
         return
     dl = _api()
-    _call("get", dataset, dl.get, dataset=str(dataset), path=list(paths), get_data=False)
+    _call("get", dataset, dl.get, dataset=str(dataset),
+          path=[str(Path(dataset) / p) for p in paths], get_data=False)
 
 
 def get(dataset: Path, paths: Sequence[str], *, jobs: int | None = None

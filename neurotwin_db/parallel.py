@@ -57,7 +57,8 @@ def iter_tasks(fn: Callable[[T], R], items: Sequence[T], *, jobs: int | None = N
 
 def _dask(fn: Callable[[T], R], items: Sequence[T], scheduler: str
           ) -> Iterator[tuple[int, R]]:
-    from distributed import Client, as_completed as dask_completed
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
     try:
         client = Client(scheduler, timeout="10s")

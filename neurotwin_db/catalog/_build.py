@@ -21,6 +21,7 @@ from neurotwin_db.catalog._database import (
     is_database,
     open_database,
 )
+from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.catalog._index import DatasetTables, IndexTask, index_dataset
 from neurotwin_db.catalog._scan import is_git_repo
 from neurotwin_db.errors import InputError
@@ -107,8 +108,9 @@ def _database_targets(db: Database) -> list[_Target]:
         commit = dl.head_commit(root) if installed else _gitlink(db.root, entry.path)
         version = (dl.version_tag(root, commit) if installed and commit else None) or entry.version
         row = {"id": entry.id, "name": entry.title, "commit": commit or "", "version": version,
-               "doi": entry.doi, "license": entry.license, "modality": entry.modality,
-               "species": entry.species, "path": entry.path, "location": entry.location}
+               "doi": normalize_doi(entry.doi), "license": entry.license,
+               "modality": entry.modality, "species": entry.species, "path": entry.path,
+               "location": entry.location}
         targets.append(_Target(row, root, commit, installed))
     return targets
 
@@ -118,11 +120,12 @@ def _single_target(root: Path) -> _Target:
     commit = dl.head_commit(root) if git else None
     facts = {"title": root.name, "license": "", "doi": "", "species": "", "modality": ""}
     if (root / "dataset_description.json").is_file():
-        facts = describe_dataset(root, str(root))
+        facts = describe_dataset(root, str(root), strict=False)
     row = {"id": root.name, "name": facts["title"], "commit": commit or "",
            "version": (dl.version_tag(root, commit) if commit else None) or "",
-           "doi": facts["doi"], "license": facts["license"], "modality": facts["modality"],
-           "species": facts["species"], "path": ".", "location": str(root)}
+           "doi": normalize_doi(facts["doi"]), "license": facts["license"],
+           "modality": facts["modality"], "species": facts["species"], "path": ".",
+           "location": str(root)}
     return _Target(row, root, commit, True)
 
 

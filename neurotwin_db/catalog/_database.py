@@ -147,8 +147,12 @@ def _check_id(name: str, db: Database) -> None:
         raise OutputExistsError(db.root / name, flag="another NAME")
 
 
-def describe_dataset(root: Path, source: str) -> dict[str, str]:
-    """Read title, license, DOI, species and modality from a dataset's metadata files."""
+def describe_dataset(root: Path, source: str, *, strict: bool = True) -> dict[str, str]:
+    """Read title, license, DOI, species and modality from a dataset's metadata files.
+
+    With ``strict=False`` a malformed participants.tsv leaves the species empty (the
+    catalog build reports it as an issue instead).
+    """
     desc_path = root / "dataset_description.json"
     if not desc_path.is_file():
         raise InputError(f"{source} has no dataset_description.json; only BIDS datasets can "
@@ -160,8 +164,13 @@ def describe_dataset(root: Path, source: str) -> dict[str, str]:
     species = "homo sapiens"
     participants = root / "participants.tsv"
     if participants.is_file():
-        rows = parse_participants(participants.read_text(encoding="utf-8"),
-                                  source=f"{source}/participants.tsv")
+        try:
+            rows = parse_participants(participants.read_text(encoding="utf-8"),
+                                      source=f"{source}/participants.tsv")
+        except InputError:
+            if strict:
+                raise
+            rows = []
         found = sorted({r["species"] for r in rows if r.get("species")})
         species = ", ".join(found) if found else species
     if (root / ".git").exists():

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from neurotwin_db.bidspath import entity_order
+from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.catalog._inherit import SidecarIndex
 from neurotwin_db.catalog._layout import Kind, Placement, parse_bidsignore, place
 from neurotwin_db.catalog._scan import Entry, read_blobs, scan_folder, scan_tree
@@ -136,7 +137,7 @@ def _tables(dataset_id: str, entries: list[Entry], ignore: tuple[str, ...],
         files=_files_table(dataset_id, entries, placements),
         metadata=_metadata_table(dataset_id, entries, placements, sidecars),
         subjects=subjects,
-        derivatives=_derivatives_table(dataset_id, entries, placements, docs),
+        derivatives=_derivatives_table(dataset_id, placements, docs),
         issues=issues,
     )
 
@@ -250,16 +251,16 @@ def _metadata_table(dataset_id: str, entries: list[Entry], placements: list[Plac
                      "value": values}, schema=METADATA_SCHEMA)
 
 
-def _derivatives_table(dataset_id: str, entries: list[Entry], placements: list[Placement],
+def _derivatives_table(dataset_id: str, placements: list[Placement],
                        docs: dict[str, dict[str, Any]]) -> pa.Table:
     rows: dict[str, dict[str, Any]] = {}
-    for entry, p in zip(entries, placements, strict=True):
+    for p in placements:
         if p.pipeline is None or p.pipeline in rows:
             continue
         desc = docs.get(f"{p.base}/dataset_description.json", {})
         sources = desc.get("SourceDatasets", [])
         sources = sources if isinstance(sources, list) else []
-        dois = [str(s.get("DOI", "")).removeprefix("doi:") for s in sources
+        dois = [normalize_doi(str(s["DOI"])) for s in sources
                 if isinstance(s, dict) and s.get("DOI")]
         rows[p.pipeline] = {
             "dataset": dataset_id, "pipeline": p.pipeline, "path": p.base,

@@ -108,4 +108,7 @@ def place(path: str, ignore: tuple[str, ...] = ()) -> Placement:
         return Placement(Kind.INVALID, pipeline, base, error=str(exc))
     if "/" in rel and "sub" not in entities:
         return Placement(Kind.INVALID, pipeline, base, error="the file name lacks sub-<label>")
+    if "/" not in rel and extension not in (".json", ".tsv"):
+        return Placement(Kind.INVALID, pipeline, base, error="only known files (README, "
+                         "participants.tsv, ...) and inherited sidecars sit at the top level")
     return Placement(Kind.BIDS, pipeline, base, entities, datatype, suffix, extension)

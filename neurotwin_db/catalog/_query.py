@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.catalog._index import DERIVATIVES_SCHEMA, METADATA_SCHEMA, files_schema
 from neurotwin_db.errors import CatalogError, DatasetNotFoundError, QueryError
 
@@ -66,15 +66,6 @@ class Filters:
         return " AND ".join(clauses) or "TRUE", params
 
 
-def normalize_doi(doi: str) -> str:
-    """Strip ``doi:`` and resolver prefixes and lower-case a DOI.
-
-    >>> normalize_doi("https://doi.org/10.5281/Zenodo.1")
-    '10.5281/zenodo.1'
-    """
-    return re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", doi.strip(), flags=re.I).lower()
-
-
 class Catalog:
     """An open, read-only catalog: Parquet tables loaded into an in-memory DuckDB."""
 
@@ -91,7 +82,6 @@ class Catalog:
         self._load("datasets", [self.catalog_dir / "datasets.parquet"], None)
         for table, schema in empty.items():
             self._load(table, sorted((self.catalog_dir / table).glob("*.parquet")), schema)
-        self.con.execute("UPDATE datasets SET doi = lower(doi)")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 

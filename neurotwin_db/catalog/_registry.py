@@ -37,8 +37,9 @@ def read_registry(path: Path) -> list[DatasetEntry]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); restore it with "
-                         f"`git -C {path.parent.parent} checkout -- .ntdb/registry.json`") from None
+        restore = f"git -C {path.parent.parent} checkout -- .ntdb/registry.json"
+        raise InputError(f"{path} is not valid JSON ({exc}); restore it with `{restore}`"
+                         ) from None
     validate_instance(data, "registry", source=str(path))
     return [DatasetEntry(**item) for item in data["datasets"]]
 

@@ -10,12 +10,12 @@ _PARTICIPANT = re.compile(r"sub-[A-Za-z0-9]+")
 
 
 def parse_participants(text: str, *, source: str) -> list[dict[str, str | None]]:
-    """Parse the text of a participants.tsv into rows (``n/a`` becomes None).
+    r"""Parse the text of a participants.tsv into rows (``n/a`` becomes None).
 
     Raises InputError naming ``source``, the line and the fix when a row has the wrong
     number of fields, ``participant_id`` is missing or malformed, or an id repeats.
 
-    >>> parse_participants("participant_id\\tage\\nsub-01\\t70\\n", source="p.tsv")
+    >>> parse_participants("participant_id\tage\nsub-01\t70\n", source="p.tsv")
     [{'participant_id': 'sub-01', 'age': '70'}]
     """
     lines = [line for line in text.splitlines() if line.strip()]

@@ -1,0 +1,39 @@
+# neurotwin-db: `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# git-annex and deno come as PyPI wheels: their binaries live in the venv's bin/.
+export PATH := $(BIN):$(PATH)
+DEMO_DIR ?= demo-db
+
+.PHONY: install demo test test-all bench lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	$(BIN)/ntdb demo --overwrite $(DEMO_DIR)
+
+lint: install
+	$(BIN)/ruff check neurotwin_db datasets tests benchmarks
+
+test: install lint
+	$(BIN)/ntdb --version
+	$(BIN)/ntdb --help > /dev/null
+	$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$status
+
+test-all: install lint
+	$(BIN)/python -m pytest -m "not network"
+
+bench: install
+	$(BIN)/python benchmarks/bench_catalog.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

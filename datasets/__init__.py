@@ -1,0 +1,1 @@
+"""Builders of the demo datasets, each from real files that ship inside dependencies."""

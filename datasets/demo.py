@@ -1,0 +1,82 @@
+"""Build the demo database: real files from dependencies, catalogued and searchable.
+
+Stages (later issues add theirs):
+1. ``ntdb init`` a database;
+2. ``mri-template``: the MNI152 T1w template (nilearn) as a raw BIDS dataset, with a
+   ``derivatives/ntdb-tissue`` subdataset of its real GM/WM probability maps;
+3. ``eeg-rest``: three simulated resting EEG recordings written by mne-bids;
+4. ``catalog build`` and a few searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neurotwin_db import datalad as dl
+from neurotwin_db.catalog import (
+    Catalog,
+    Filters,
+    add_dataset,
+    build_catalog,
+    init_database,
+)
+from neurotwin_db.modelling import SourceDataset, create_derivative, save_derivative
+
+from . import eeg_rest, mri_template
+
+AUTHORS = ["Neurotwin demo"]
+Log = Callable[[str], None]
+
+
+def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
+    """Build the demo database at ``out`` and return a summary of what was done."""
+    db = init_database(out, name="neurotwin-demo")
+    log(f"created database {db.root}")
+
+    mri = add_dataset(db, "mri-template", modality="mri", title="MNI152 template head",
+                      authors=AUTHORS)
+    mri_root = db.root / mri.path
+    mri_template.build_raw(mri_root)
+    dl.save(mri_root, "add MNI152 T1w template", record={"action": "demo", "source":
+                                                          "nilearn MNI152 2009a"})
+    tissue = create_derivative(
+        mri_root, "ntdb-tissue", name="MNI152 tissue probability maps",
+        sources=[SourceDataset("bids::", dl.head_commit(mri_root) or "")],
+        description="GM/WM probability maps of the MNI152 2009a template (nilearn).")
+    mri_template.build_tissue_derivative(tissue)
+    save_derivative(mri_root, "ntdb-tissue", "add GM and WM probability maps")
+    log("added mri-template: sub-MNI152 T1w + derivatives/ntdb-tissue (GM, WM probseg)")
+
+    eeg = add_dataset(db, "eeg-rest", modality="eeg", title="Resting EEG (simulated)",
+                      authors=AUTHORS)
+    eeg_root = db.root / eeg.path
+    eeg_rest.build(eeg_root)
+    dl.save(eeg_root, "add simulated resting EEG", record={"action": "demo",
+                                                           "source": "MNE simulation"})
+    log(f"added eeg-rest: {len(eeg_rest.SUBJECTS)} subjects, task rest, BrainVision")
+
+    dl.save(db.root, "record demo datasets", paths=[mri.path, eeg.path],
+            record={"action": "demo"})
+    result = build_catalog(db.root)
+    log(f"catalog: {result.files} files from {len(result.indexed)} datasets indexed "
+        f"into {result.catalog_dir}")
+
+    catalog = Catalog(result.catalog_dir)
+    searches = {
+        "--modality eeg --sub 01": Filters(modality=("eeg",), sub=("01",)),
+        "--suffix T1w": Filters(suffix=("T1w",)),
+        "--derivative ntdb-tissue": Filters(derivative=("ntdb-tissue",)),
+    }
+    found = {}
+    for label, filters in searches.items():
+        rows = catalog.search(filters)
+        found[label] = [f"{r['dataset']}/{r['path']}" for r in rows]
+        log(f"ntdb catalog search {db.root.name} {label}: {len(rows)} files")
+        for path in found[label][:4]:
+            log(f"    {path}")
+    per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
+                              "FROM files GROUP BY dataset ORDER BY dataset")
+    return {"database": str(db.root), "datasets": [mri.id, eeg.id], "files": result.files,
+            "issues": len(result.report), "searches": found, "per_dataset": per_dataset}

@@ -1,0 +1,1 @@
+"""The ``ntdb`` command line (click), one module per command group."""

@@ -1,0 +1,88 @@
+"""BIDS derivative datasets: DataLad subdatasets that say what made them and from what.
+
+Each derivative lives in ``<dataset>/derivatives/<pipeline>/`` (YODA style) with a
+``dataset_description.json`` carrying ``DatasetType: derivative``, ``GeneratedBy`` and
+``SourceDatasets`` (URL, DOI and version of every input).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurotwin_db import __version__
+from neurotwin_db import datalad as dl
+from neurotwin_db._io import write_json, write_text
+from neurotwin_db.bidspath import bids_version
+from neurotwin_db.errors import InputError
+
+CODE_URL = "https://pypi.org/project/neurotwin-db/"
+_PIPELINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDataset:
+    """One input of a derivative: where it is, its DOI (if deposited) and its version."""
+
+    url: str
+    version: str
+    doi: str = ""
+
+    def as_bids(self) -> dict[str, str]:
+        """The ``SourceDatasets`` entry."""
+        entry = {"URL": self.url, "Version": self.version}
+        if self.doi:
+            entry["DOI"] = self.doi if self.doi.startswith("doi:") else f"doi:{self.doi}"
+        return entry
+
+
+def derivative_description(name: str, pipeline: str, sources: Sequence[SourceDataset], *,
+                           description: str = "") -> dict[str, object]:
+    """The ``dataset_description.json`` of a derivative (pure).
+
+    >>> d = derivative_description("Tissues", "ntdb-tissue", [SourceDataset("bids::", "abc")])
+    >>> d["DatasetType"], d["GeneratedBy"][0]["Name"], d["SourceDatasets"]
+    ('derivative', 'ntdb-tissue', [{'URL': 'bids::', 'Version': 'abc'}])
+    """
+    generated: dict[str, object] = {"Name": pipeline, "Version": __version__,
+                                    "CodeURL": CODE_URL}
+    if description:
+        generated["Description"] = description
+    return {
+        "Name": name,
+        "BIDSVersion": bids_version(),
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated],
+        "SourceDatasets": [s.as_bids() for s in sources],
+    }
+
+
+def create_derivative(parent: Path, pipeline: str, *, name: str,
+                      sources: Sequence[SourceDataset], description: str = "") -> Path:
+    """Create ``parent/derivatives/<pipeline>`` as a DataLad subdataset with its description.
+
+    The caller writes the derivative's files and then calls :func:`save_derivative`.
+    """
+    if not _PIPELINE.fullmatch(pipeline):
+        raise InputError(f"pipeline name {pipeline!r} must use letters, digits and '-', "
+                         f"e.g. 'ntdb-headmodel'")
+    root = Path(parent) / "derivatives" / pipeline
+    if root.exists():
+        raise InputError(f"{root} already exists; choose another pipeline name or remove it "
+                         f"with `datalad remove -d {parent} {root}`")
+    dl.create_dataset(root, superdataset=Path(parent))
+    write_json(root / "dataset_description.json",
+               derivative_description(name, pipeline, sources, description=description))
+    write_text(root / "README.md", f"# {name}\n\nBIDS derivative made by {pipeline} "
+                                   f"(neurotwin-db {__version__}).\n")
+    return root
+
+
+def save_derivative(parent: Path, pipeline: str, summary: str) -> None:
+    """Save the derivative subdataset, then record its new state in the parent."""
+    root = Path(parent) / "derivatives" / pipeline
+    dl.save(root, summary, record={"action": "derivative", "pipeline": pipeline})
+    dl.save(Path(parent), f"update derivative {pipeline}", paths=[root],
+            record={"action": "derivative", "pipeline": pipeline})

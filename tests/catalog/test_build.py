@@ -1,0 +1,124 @@
+import json
+import subprocess
+
+import pytest
+from conftest import write
+
+from neurotwin_db import datalad as dl
+from neurotwin_db.bidspath import split_relpath
+from neurotwin_db.catalog import Catalog, Filters, add_dataset, build_catalog
+
+
+def _metadata(catalog, path):
+    rows = catalog.sql(f"SELECT key, value FROM metadata WHERE path = '{path}'")
+    return {r["key"]: json.loads(r["value"]) for r in rows}
+
+
+def test_plain_folder_entities_and_inheritance(plain_bids):
+    result = build_catalog(plain_bids)
+    assert result.written and not result.report.failed()
+    catalog = Catalog(plain_bids / ".ntdb" / "catalog")
+    rows = catalog.search(Filters(sub=("02",), suffix=("eeg",), extension=(".edf",)))
+    assert [r["path"] for r in rows] == ["sub-02/eeg/sub-02_task-rest_run-1_eeg.edf"]
+    meta = _metadata(catalog, "sub-02/eeg/sub-02_task-rest_run-1_eeg.edf")
+    # top level < subject level < file level
+    assert meta == {"TaskName": "rest", "SamplingFrequency": 500, "PowerLineFrequency": 60}
+    meta01 = _metadata(catalog, "sub-01/eeg/sub-01_task-rest_run-1_eeg.edf")
+    assert meta01 == {"TaskName": "rest", "SamplingFrequency": 250, "PowerLineFrequency": 50}
+    subjects = catalog.sql("SELECT participant_id, age FROM subjects ORDER BY 1")
+    assert subjects == [{"participant_id": "sub-01", "age": "70"},
+                        {"participant_id": "sub-02", "age": None}]
+
+
+def test_every_file_has_the_entities_of_its_name(demo_db):
+    catalog = Catalog(demo_db / ".ntdb" / "catalog")
+    rows = catalog.sql("SELECT * FROM files WHERE bids AND sub IS NOT NULL")
+    assert rows
+    for row in rows:
+        rel = row["path"] if row["pipeline"] is None else row["path"].split("/", 2)[2]
+        entities, datatype, suffix, extension = split_relpath(rel)
+        assert {k: row[k] for k in entities} == entities
+        assert (row["datatype"], row["suffix"], row["extension"]) == (datatype, suffix, extension)
+
+
+def test_demo_catalog_has_all_tables(demo_db):
+    catalog = Catalog(demo_db / ".ntdb" / "catalog")
+    datasets = {r["id"]: r for r in catalog.sql("SELECT * FROM datasets")}
+    assert set(datasets) == {"eeg-rest", "mri-template"}
+    assert datasets["eeg-rest"]["modality"] == "eeg"
+    assert len(datasets["eeg-rest"]["commit"]) == 40
+    deriv = catalog.sql("SELECT * FROM derivatives")
+    assert [(d["dataset"], d["pipeline"]) for d in deriv] == [("mri-template", "ntdb-tissue")]
+    assert json.loads(deriv[0]["generated_by"])[0]["Name"] == "ntdb-tissue"
+    n = catalog.sql("SELECT count(*) AS n FROM subjects WHERE dataset = 'eeg-rest'")
+    assert n == [{"n": 3}]
+
+
+@pytest.mark.datalad
+def test_build_is_incremental(db):
+    add_dataset(db, "a", modality="eeg")
+    add_dataset(db, "b", modality="mri")
+    first = build_catalog(db.root)
+    assert sorted(first.indexed) == ["a", "b"]
+    again = build_catalog(db.root)
+    assert again.indexed == [] and sorted(again.skipped) == ["a", "b"]
+    write(db.root / "b", "sub-01/anat/sub-01_T1w.json", "{}")
+    dl.save(db.root / "b", "add a sidecar")
+    third = build_catalog(db.root)
+    assert third.indexed == ["b"] and third.skipped == ["a"]
+    paths = [r["path"] for r in Catalog(db.catalog_dir).search(Filters(dataset=("b",)))]
+    assert "sub-01/anat/sub-01_T1w.json" in paths
+    status = subprocess.check_output(["git", "-C", str(db.root), "status", "--porcelain"],
+                                     text=True)
+    assert status == ""  # the catalog and the new subdataset state are recorded
+
+
+def test_non_bids_files_are_reported_not_fatal(plain_bids):
+    write(plain_bids, "sub-01/anat/my notes.txt", "x")
+    write(plain_bids, "stray.bin", "x")
+    write(plain_bids, "code/convert.py", "print()")
+    result = build_catalog(plain_bids)
+    assert result.written and not result.report.failed()
+    flagged = sorted(str(i.path) for i in result.report if i.code == "FILE_NOT_BIDS")
+    assert flagged == ["stray.bin", "sub-01/anat/my notes.txt"]
+
+
+def test_bidsignore_silences_files(plain_bids):
+    write(plain_bids, ".bidsignore", "extra/\n*_nibs.json\n")
+    write(plain_bids, "extra/thing.txt", "x")
+    write(plain_bids, "sub-01/nibs/sub-01_nibs.json", "{}")
+    result = build_catalog(plain_bids)
+    assert not [i for i in result.report if i.code == "FILE_NOT_BIDS"]
+
+
+def test_invalid_json_sidecar_is_an_error_and_nothing_is_written(plain_bids):
+    write(plain_bids, "sub-01/eeg/sub-01_task-rest_run-1_eeg.json", '{"SamplingFrequency": ')
+    result = build_catalog(plain_bids)
+    assert not result.written
+    [issue] = [i for i in result.report if i.code == "INVALID_JSON"]
+    assert str(issue.path) == "sub-01/eeg/sub-01_task-rest_run-1_eeg.json"
+    assert not (plain_bids / ".ntdb").exists()
+
+
+def test_malformed_participants_is_an_error_and_nothing_is_written(plain_bids):
+    write(plain_bids, "participants.tsv", "participant_id\tage\nsub-01\t70\textra\n")
+    result = build_catalog(plain_bids)
+    assert not result.written
+    [issue] = [i for i in result.report if i.code == "PARTICIPANTS_MALFORMED"]
+    assert "line 2" in issue.message
+    assert not (plain_bids / ".ntdb").exists()
+
+
+def test_failed_rebuild_keeps_the_previous_catalog(plain_bids):
+    build_catalog(plain_bids)
+    before = (plain_bids / ".ntdb/catalog/files/plain.parquet").read_bytes()
+    write(plain_bids, "participants.tsv", "age\tparticipant_id\n70\tsub-01\n")
+    assert not build_catalog(plain_bids).written
+    assert (plain_bids / ".ntdb/catalog/files/plain.parquet").read_bytes() == before
+
+
+def test_out_option_writes_elsewhere(plain_bids, tmp_path):
+    result = build_catalog(plain_bids, out=tmp_path / "cat")
+    assert result.catalog_dir == tmp_path / "cat"
+    assert (tmp_path / "cat" / "files" / "plain.parquet").is_file()
+    assert not (plain_bids / ".ntdb").exists()
