@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -84,6 +84,7 @@ def _clean(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", value) or "01"
 
 
+@lru_cache(maxsize=1 << 16)  # labels repeat across files; the catalog checks 100k+ names
 def check_label(key: str, value: str) -> str:
     """Return ``value`` if it is a valid label for entity ``key``, else raise EntityError."""
     spec = entity_specs().get(key)

@@ -14,7 +14,13 @@ from neurotwin_db.catalog._database import (
     open_database,
     register_dataset,
 )
-from neurotwin_db.catalog._get import GetResult, get_files, plan_get
+from neurotwin_db.catalog._get import (
+    GetResult,
+    get_files,
+    open_catalog,
+    plan_get,
+    search_files,
+)
 from neurotwin_db.catalog._query import SEARCH_COLUMNS, Catalog, Filters, check_read_only
 from neurotwin_db.catalog._registry import DatasetEntry
 
@@ -32,7 +38,9 @@ __all__ = [
     "get_files",
     "init_database",
     "is_database",
+    "open_catalog",
     "open_database",
     "plan_get",
     "register_dataset",
+    "search_files",
 ]

@@ -177,7 +177,7 @@ def describe_dataset(root: Path, source: str, *, strict: bool = True) -> dict[st
         tree = subprocess.run(["git", "-C", str(root), "ls-tree", "-r", "-d", "--name-only",
                                "HEAD"], capture_output=True, text=True).stdout.split()
     else:
-        tree = [str(p.relative_to(root)) for p in root.glob("sub-*/**/") if p.is_dir()]
+        tree = [p.name for pattern in ("sub-*/*/", "sub-*/ses-*/*/") for p in root.glob(pattern)]
     kinds = {_DATATYPE_MODALITY[p.rsplit("/", 1)[-1]] for p in tree
              if p.rsplit("/", 1)[-1] in _DATATYPE_MODALITY}
     modality = ("rodent" if species != "homo sapiens" else

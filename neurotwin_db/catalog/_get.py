@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,27 +29,43 @@ class GetResult:
         return sum(f["size"] or 0 for f in self.files)
 
 
-def plan_get(path: Path, filters: Filters) -> GetResult:
-    """Resolve ``filters`` to the files to fetch (no data is touched)."""
+def open_catalog(path: Path) -> tuple[Catalog, dict[str, str] | None]:
+    """Open the catalog of a database or of a single dataset.
+
+    Returns the catalog and, for a database, where each dataset lives (id -> path).
+    """
     path = Path(path).resolve()
     if is_database(path):
         db = open_database(path)
-        catalog = Catalog(db.catalog_dir)
-        where = {e.id: e.path for e in db.entries()}
-    elif (path / ".ntdb" / "catalog").is_dir():
-        catalog = Catalog(path / ".ntdb" / "catalog")
-        where = None
-    else:
-        raise CatalogError(f"{path} has no catalog; run `ntdb catalog build {path}` first")
-    result = GetResult(path)
-    for row in catalog.search(filters):
+        return Catalog(db.catalog_dir), {e.id: e.path for e in db.entries()}
+    if (path / ".ntdb" / "catalog").is_dir():
+        return Catalog(path / ".ntdb" / "catalog"), None
+    raise CatalogError(f"{path} has no catalog; run `ntdb catalog build {path}` first")
+
+
+def search_files(path: Path, filters: Filters, *, limit: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """Search the catalog at ``path``, checking ``present`` in this copy.
+
+    Each row gets its ``target`` (the path from ``path``), and ``present`` is checked
+    now, here: the catalog may have been built in another clone.
+    """
+    path = Path(path).resolve()
+    catalog, where = open_catalog(path)
+    rows = catalog.search(filters, limit=limit)
+    for row in rows:
         prefix = "." if where is None else where.get(row["dataset"])
         if prefix is None:
             raise CatalogError(f"dataset {row['dataset']!r} is in the catalog but not in the "
                                f"registry; rebuild it with `ntdb catalog build {path}`")
         row["target"] = row["path"] if prefix == "." else f"{prefix}/{row['path']}"
-        result.files.append(row)
-    return result
+        row["present"] = os.path.exists(path / row["target"])
+    return rows
+
+
+def plan_get(path: Path, filters: Filters) -> GetResult:
+    """Resolve ``filters`` to the files to fetch (no data is touched)."""
+    return GetResult(Path(path).resolve(), search_files(path, filters))
 
 
 def get_files(path: Path, filters: Filters, *, jobs: int | None = None,

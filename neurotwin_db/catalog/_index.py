@@ -214,8 +214,9 @@ def _files_table(dataset_id: str, entries: list[Entry], placements: list[Placeme
         "path": [e.path for e in entries],
         "pipeline": [p.pipeline for p in placements],
     }
+    used = {key for d in ents for key in d}
     for key in entity_order():
-        columns[key] = [d.get(key) for d in ents]
+        columns[key] = [d.get(key) for d in ents] if key in used else [None] * len(ents)
     columns["datatype"] = [p.datatype for p in placements]
     columns["suffix"] = [p.suffix for p in placements]
     columns["extension"] = [p.extension for p in placements]

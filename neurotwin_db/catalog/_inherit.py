@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 
@@ -60,7 +61,8 @@ class SidecarIndex:
         return merged
 
 
-def _levels(base: str, folder: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def _levels(base: str, folder: str) -> tuple[str, ...]:
     """Folders from ``base`` down to ``folder``: ('', 'sub-01', 'sub-01/eeg') for base ''."""
     levels = [base]
     rest = folder[len(base):].strip("/") if folder.startswith(base) else folder
@@ -68,4 +70,4 @@ def _levels(base: str, folder: str) -> list[str]:
     for part in rest.split("/") if rest else []:
         current = f"{current}/{part}" if current else part
         levels.append(current)
-    return levels
+    return tuple(levels)

@@ -97,9 +97,11 @@ def scan_folder(root: Path) -> list[Entry]:
                 if item.is_dir(follow_symlinks=False):
                     stack.append((Path(item.path), path + "/"))
                 else:
-                    present = os.path.exists(item.path)
-                    size = item.stat().st_size if present else None
-                    entries.append(Entry(path, size, False, present, root, None, path))
+                    try:
+                        size: int | None = item.stat().st_size  # follows symlinks
+                    except FileNotFoundError:  # a dangling symlink
+                        size = None
+                    entries.append(Entry(path, size, False, size is not None, root, None, path))
     return entries
 
 

@@ -87,19 +87,19 @@ def search(path: Path, sql: str | None, limit: int | None, as_json: bool,
       ntdb catalog search DB --derivative ntdb-tissue --json
       ntdb catalog search DB --sql "SELECT dataset, count(*) FROM files GROUP BY 1"
     """
-    from neurotwin_db.catalog import SEARCH_COLUMNS
+    from neurotwin_db.catalog import SEARCH_COLUMNS, open_catalog, search_files
     from neurotwin_db.errors import QueryError
 
     filters = filters_from(kwargs)
-    catalog_ = _open(path)
     if sql is not None:
         if filters.where()[0] != "TRUE":
             raise QueryError("--sql cannot be combined with filters; put the conditions "
                              "in the WHERE clause")
-        rows = catalog_.sql(sql)[:limit] if limit else catalog_.sql(sql)
+        rows = open_catalog(path)[0].sql(sql)
+        rows = rows[:limit] if limit else rows
         columns = list(rows[0]) if rows else []
     else:
-        rows = catalog_.search(filters, limit=limit)
+        rows = search_files(path, filters, limit=limit)
         columns = [c for c in SEARCH_COLUMNS if c not in ("annexed", "extension")]
     if as_json:
         emit_json(rows)
@@ -114,7 +114,9 @@ def search(path: Path, sql: str | None, limit: int | None, as_json: bool,
 @handle_errors
 def show(path: Path, dataset_id: str, as_json: bool) -> None:
     """Summarise one DATASET of the catalog at PATH."""
-    info = _open(path).summary(dataset_id)
+    from neurotwin_db.catalog import open_catalog
+
+    info = open_catalog(path)[0].summary(dataset_id)
     if as_json:
         emit_json(info)
         return
@@ -126,11 +128,3 @@ def show(path: Path, dataset_id: str, as_json: bool) -> None:
     for deriv in info["derivatives"]:
         dois = ", ".join(deriv["source_dois"] or []) or "no DOI yet"
         click.echo(f"{'derivative':>12}: {deriv['pipeline']} ({deriv['name']}; sources: {dois})")
-
-
-def _open(path: Path) -> Any:
-    from neurotwin_db.catalog import Catalog, is_database, open_database
-
-    if is_database(path):
-        return Catalog(open_database(path).catalog_dir)
-    return Catalog(Path(path) / ".ntdb" / "catalog")

@@ -72,3 +72,13 @@ def test_clone_can_be_indexed_without_content(clone, demo_db, tmp_path):
     status = subprocess.check_output(["git", "-C", str(clone), "status", "--porcelain"],
                                      text=True)
     assert status == ""
+
+
+def test_search_reports_presence_in_this_copy(clone):
+    from neurotwin_db.catalog import search_files
+
+    filters = Filters(sub=("02",), extension=(".eeg",))
+    [row] = search_files(clone, filters)
+    assert row["annexed"] and not row["present"]
+    get_files(clone, filters)
+    assert search_files(clone, filters)[0]["present"]
