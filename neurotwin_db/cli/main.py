@@ -31,7 +31,11 @@ def _setup_logging(verbosity: int) -> Path | None:
     level = max(logging.DEBUG, logging.WARNING - 10 * verbosity)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
+    for old in [h for h in root.handlers if getattr(h, "_ntdb", False)]:
+        root.removeHandler(old)  # a second invocation in one process (tests, notebooks)
+        old.close()
     console = logging.StreamHandler()
+    console._ntdb = True  # type: ignore[attr-defined]
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)
@@ -44,6 +48,7 @@ def _setup_logging(verbosity: int) -> Path | None:
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         return None  # an unwritable home must not stop the command
+    handler._ntdb = True  # type: ignore[attr-defined]
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
