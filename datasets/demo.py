@@ -76,6 +76,8 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
         log(f"ntdb catalog search {db.root.name} {label}: {len(rows)} files")
         for path in found[label][:4]:
             log(f"    {path}")
+        if len(rows) > 4:
+            log(f"    ... and {len(rows) - 4} more")
     per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
                               "FROM files GROUP BY dataset ORDER BY dataset")
     return {"database": str(db.root), "datasets": [mri.id, eeg.id], "files": result.files,

@@ -275,8 +275,9 @@ def split_relpath(rel: str) -> tuple[dict[str, str], str | None, str, str]:
         for part in parts:
             key, dash, value = part.partition("-")
             if key in ("sub", "ses") and dash and entities.get(key) != value:
-                raise EntityError(f"{rel}: folder {part!r} does not match the file name; "
-                                  f"the name should contain {key}-{value}")
+                what = "lacks" if key not in entities else "does not match the folder:"
+                raise EntityError(f"{rel}: the file name {what} {key}-{value}; BIDS names "
+                                  f"repeat their folders' labels, e.g. {part}_..._<suffix>")
     return entities, datatype, suffix, extension
 
 

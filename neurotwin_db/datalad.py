@@ -7,6 +7,7 @@ dataset and what to do next; a missing git-annex is reported before DataLad is t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -70,7 +71,11 @@ def _api() -> Any:
 
 
 def _call(what: str, where: Path | str | None, fn: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """Run a datalad.api call, turning failures into DataladError."""
+    """Run a datalad.api call in ``where``, turning failures into DataladError.
+
+    Running inside the dataset matters: DataLad resolves relative sibling URLs (as
+    ``datalad clone ../db copy`` records them) against the working directory.
+    """
     from datalad.support.exceptions import IncompleteResultsError
 
     kwargs.setdefault("result_renderer", "disabled")
@@ -78,24 +83,35 @@ def _call(what: str, where: Path | str | None, fn: Any, **kwargs: Any) -> list[d
     kwargs.setdefault("return_type", "list")
     kwargs.setdefault("result_xfm", None)
     try:
-        results = fn(**kwargs)
+        with _inside(where):
+            return list(fn(**kwargs) or [])
     except IncompleteResultsError as exc:
         failed = [r for r in exc.failed or [] if r.get("status") in ("error", "impossible")]
         detail = "; ".join(
             f"{r.get('path', '')}: {_message(r)}" for r in failed[:3]
-        ) or str(exc)
+        ) or str(exc).splitlines()[0]
         raise DataladError(f"datalad {what} failed in {where}: {detail}") from None
-    return list(results or [])
+
+
+def _inside(where: Path | str | None) -> contextlib.AbstractContextManager[object]:
+    """Change into ``where`` (or its nearest existing parent) for the duration."""
+    if where is None:
+        return contextlib.nullcontext()
+    folder = Path(where)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return contextlib.chdir(folder)
 
 
 def _message(result: Mapping[str, Any]) -> str:
     msg = result.get("message", "")
     if isinstance(msg, tuple | list) and msg:
         try:
-            return str(msg[0]) % tuple(msg[1:])
+            msg = str(msg[0]) % tuple(msg[1:])
         except TypeError:
-            return " ".join(map(str, msg))
-    return str(msg)
+            msg = " ".join(map(str, msg))
+    lines = [line.strip() for line in str(msg).splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
 
 
 def record_message(summary: str, **record: object) -> str:
@@ -146,7 +162,9 @@ def run(dataset: Path, cmd: Sequence[str], *, summary: str,
 def clone(source: str, path: Path, *, superdataset: Path | None = None) -> Path:
     """Clone ``source`` (URL or path) to ``path``, registered in ``superdataset`` if given."""
     dl = _api()
-    _call("clone", path, dl.clone, source=source, path=str(path),
+    if Path(source).exists():  # a local path: record it absolute, not relative to cwd
+        source = str(Path(source).resolve())
+    _call("clone", path, dl.clone, source=source, path=str(Path(path).resolve()),
           dataset=None if superdataset is None else str(superdataset))
     return Path(path)
 
@@ -168,16 +186,17 @@ def get(dataset: Path, paths: Sequence[str], *, jobs: int | None = None
     (``path``, ``status``, ``type``), yielded as they arrive so callers can show progress.
     """
     dl = _api()
-    results = dl.get(dataset=str(dataset), path=[str(Path(dataset) / p) for p in paths],
-                     jobs=jobs, result_renderer="disabled", on_failure="ignore",
-                     return_type="generator")
-    for res in results:
-        if res.get("status") in ("error", "impossible"):
-            raise DataladError(
-                f"datalad get failed for {res.get('path')}: {_message(res)}; check that the "
-                f"dataset's origin is reachable (`datalad siblings -d {dataset}`)"
-            )
-        yield res
+    with _inside(dataset):
+        results = dl.get(dataset=str(dataset), path=[str(Path(dataset) / p) for p in paths],
+                         jobs=jobs, result_renderer="disabled", on_failure="ignore",
+                         return_type="generator")
+        for res in results:
+            if res.get("status") in ("error", "impossible"):
+                raise DataladError(
+                    f"datalad get failed for {res.get('path')}: {_message(res)}; check that "
+                    f"the dataset's origin is reachable (`datalad siblings -d {dataset}`)"
+                )
+            yield res
 
 
 def siblings(dataset: Path) -> list[dict[str, str]]:

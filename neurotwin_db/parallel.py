@@ -62,7 +62,7 @@ def _dask(fn: Callable[[T], R], items: Sequence[T], scheduler: str
 
     try:
         client = Client(scheduler, timeout="10s")
-    except OSError as exc:
+    except Exception as exc:  # any failure to connect comes from the address given
         raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start "
                          f"one with `dask scheduler` or drop --scheduler to run locally") from None
     with client:

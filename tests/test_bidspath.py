@@ -78,9 +78,14 @@ def test_out_of_order_names_get_the_corrected_name():
 
 
 def test_folder_must_match_the_name():
-    with pytest.raises(EntityError, match="does not match"):
+    with pytest.raises(EntityError, match="does not match the folder: sub-02"):
         split_relpath("sub-02/anat/sub-01_T1w.nii.gz")
 
 
 def test_lenient_parse_returns_none():
     assert BIDSPath.parse("sub-01/anat/notes about it.txt", on_error="ignore") is None
+
+
+def test_name_without_the_folder_label_says_so():
+    with pytest.raises(EntityError, match="lacks sub-01"):
+        split_relpath("sub-01/anat/notes.txt")

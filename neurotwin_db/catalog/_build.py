@@ -27,7 +27,7 @@ from neurotwin_db.catalog._scan import is_git_repo
 from neurotwin_db.errors import InputError
 from neurotwin_db.parallel import iter_tasks
 from neurotwin_db.progress import Progress, ProgressCallback, ignore_progress
-from neurotwin_db.report import Report
+from neurotwin_db.report import Issue, Report, Severity
 
 TABLES = ("files", "metadata", "subjects", "derivatives")
 DATASETS_SCHEMA = pa.schema([(name, pa.string()) for name in (
@@ -56,24 +56,30 @@ class _Target:
 
 
 def build_catalog(path: Path, *, out: Path | None = None, jobs: int | None = None,
-                  scheduler: str | None = None, save: bool = True,
+                  scheduler: str | None = None, save: bool = True, full: bool = False,
                   progress: ProgressCallback = ignore_progress) -> BuildResult:
     """Index a database (or one BIDS dataset) into Parquet tables.
 
-    Only datasets whose commit changed since the last build are re-indexed. When the
-    report has an ERROR (invalid JSON, malformed participants.tsv) nothing is written.
+    Only datasets whose commit changed since the last build are re-indexed (``full``
+    re-indexes all). When the report has an ERROR (invalid JSON, malformed
+    participants.tsv) nothing is written.
     """
     path = Path(path).resolve()
     if not path.is_dir():
         raise InputError(f"{path} is not a folder; pass a database or a BIDS dataset")
     db = open_database(path) if is_database(path) else None
-    targets = _database_targets(db) if db else [_single_target(path)]
+    if db is None:
+        _check_single(path, out)
     catalog_dir = Path(out).resolve() if out else (
         db.catalog_dir if db else path / ".ntdb" / "catalog")
-    state = _read_state(catalog_dir)
+    if out:
+        _check_out(catalog_dir, path)
+    targets = _database_targets(db) if db else [_single_target(path)]
+    state = {} if full else _read_state(catalog_dir)
     stale = [t for t in targets if _needs_index(t, state, catalog_dir)]
     result = BuildResult(catalog_dir, Report(),
                          skipped=[t.row["id"] for t in targets if t not in stale])
+    result.report.extend(_unsaved(t) for t in targets if t.installed and _is_dirty(t.root))
     for target in stale:
         if not target.installed and db is not None:
             dl.install(db.root, [target.row["path"]])
@@ -92,12 +98,59 @@ def build_catalog(path: Path, *, out: Path | None = None, jobs: int | None = Non
         return result
     _write(catalog_dir, targets, tables, state)
     result.written = True
-    result.files = _count_files(catalog_dir)
+    result.files = _count_files(catalog_dir, [t.row["id"] for t in targets])
+    if db is None and not out and is_git_repo(path):
+        _exclude_from_git(path, ".ntdb/")
     if db is not None and save and catalog_dir == db.catalog_dir:
         dl.save(db.root, "catalog build", paths=[catalog_dir, *[t.row["path"] for t in targets]],
                 record={"action": "catalog-build", "indexed": result.indexed,
                         "skipped": result.skipped})
     return result
+
+
+def _check_single(path: Path, out: Path | None) -> None:
+    if not (path / "dataset_description.json").is_file():
+        raise InputError(f"{path} is not a BIDS dataset (no dataset_description.json) nor a "
+                         f"Neurotwin database (no .ntdb/config.json); pass one of those")
+    if out is None and is_database(path.parent):
+        raise InputError(f"{path} belongs to the database {path.parent}; run `ntdb catalog "
+                         f"build {path.parent}` (or pass --out DIR to index it alone)")
+
+
+def _check_out(catalog_dir: Path, path: Path) -> None:
+    inside = catalog_dir.is_relative_to(path)
+    if inside and not catalog_dir.is_relative_to(path / ".ntdb"):
+        raise InputError(f"--out {catalog_dir} is inside the indexed folder {path}; the "
+                         f"catalog would index itself: choose a folder outside it")
+    is_catalog = (catalog_dir / "state.json").is_file()
+    if catalog_dir.exists() and any(catalog_dir.iterdir()) and not is_catalog:
+        raise InputError(f"--out {catalog_dir} is a non-empty folder that holds no catalog; "
+                         f"choose a new folder")
+
+
+def _is_dirty(root: Path) -> bool:
+    if not is_git_repo(root):
+        return False
+    out = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", ".",
+                          ":(exclude).ntdb"], capture_output=True, text=True)
+    return bool(out.stdout.strip())
+
+
+def _unsaved(target: _Target) -> Issue:
+    return Issue("UNSAVED_CHANGES", Severity.WARNING,
+                 "the dataset has unsaved changes; the catalog holds its last saved state",
+                 None, f"datalad save -d {target.root}", target.row["id"])
+
+
+def _exclude_from_git(root: Path, pattern: str) -> None:
+    """Keep a local catalog out of ``git status`` (a local setting, not a commit)."""
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--git-path", "info/exclude"],
+                         capture_output=True, text=True)
+    exclude = root / out.stdout.strip()
+    lines = exclude.read_text().splitlines() if exclude.is_file() else []
+    if pattern not in lines:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("\n".join([*lines, pattern]) + "\n")
 
 
 def _database_targets(db: Database) -> list[_Target]:
@@ -193,12 +246,13 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a catalog is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _count_files(catalog_dir: Path) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in (catalog_dir / "files").glob(
-        "*.parquet"))
+def _count_files(catalog_dir: Path, dataset_ids: list[str]) -> int:
+    return sum(pq.ParquetFile(_table_path(catalog_dir, "files", i)).metadata.num_rows
+               for i in dataset_ids)

@@ -19,9 +19,10 @@ from neurotwin_db.catalog._registry import (
     write_registry,
 )
 from neurotwin_db.curation import MODALITIES, SPECIES, parse_participants, write_skeleton
-from neurotwin_db.errors import InputError, NotADatabaseError, OutputExistsError
+from neurotwin_db.errors import DataladError, InputError, NotADatabaseError
 
 _DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 _DATATYPE_MODALITY = {"anat": "mri", "dwi": "mri", "func": "mri", "fmap": "mri",
                       "perf": "mri", "eeg": "eeg"}
 
@@ -66,15 +67,35 @@ def open_database(path: Path) -> Database:
     path = Path(path).resolve()
     if not is_database(path):
         raise NotADatabaseError(path)
+    config = path / ".ntdb" / "config.json"
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{config} is damaged ({exc}); restore it with "
+                         f"`git -C {path} checkout -- .ntdb/config.json`") from None
     return Database(path)
 
 
 def init_database(path: Path, *, name: str | None = None) -> Database:
     """Create a new database at ``path``: a DataLad superdataset with ``.ntdb/``."""
     path = Path(path).resolve()
-    if path.exists() and any(path.iterdir()):
-        raise OutputExistsError(path, flag="a new, empty folder")
+    if name is not None and not _NAME.fullmatch(name):
+        raise InputError(f"database name {name!r} is not allowed; use letters, digits, "
+                         f"spaces, '.', '_' and '-'")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"{path} is not an empty folder; `ntdb init` needs a new or empty "
+                         f"folder (to add datasets to an existing database, use "
+                         f"`ntdb dataset add`)")
+    enclosing = _enclosing_repo(path)
+    if enclosing is not None:
+        raise InputError(f"{path} is inside the git repository {enclosing}; create the "
+                         f"database outside any dataset or repository")
     dl.ensure_tools()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {path}: {exc.strerror}; choose a writable folder"
+                         ) from None
     dl.create_dataset(path)
     db = Database(path)
     write_json(db.ntdb_dir / "config.json",
@@ -99,14 +120,14 @@ def add_dataset(db: Database, name: str, *, modality: str, species: str | None =
         raise InputError("modality 'rodent' needs an animal species, e.g. --species "
                          "'mus musculus'")
     target = db.root / name
-    dl.create_dataset(target, superdataset=db.root)
+    dl.create_dataset(target)  # the superdataset records it below, in one commit
     write_skeleton(target, title or name, modality=modality, species=species,
                    authors=authors or [_git_user()], license=license)
     dl.save(target, f"create BIDS dataset {name}",
             record={"action": "dataset-add", "modality": modality})
     entry = DatasetEntry(id=name, title=title or name, modality=modality, species=species,
                          version="", doi="", license=license, path=name, location=name)
-    _register(db, entry)
+    _register(db, entry, action="dataset-add")
     return entry
 
 
@@ -117,9 +138,20 @@ def register_dataset(db: Database, source: str, *, name: str | None = None,
     _check_id(name, db)
     if modality is not None and modality not in MODALITIES:
         raise InputError(f"modality {modality!r} is not known; choose one of {list(MODALITIES)}")
-    with tempfile.TemporaryDirectory(prefix="ntdb-register-") as tmp:
-        probe = dl.clone(source, Path(tmp) / "probe")  # check before touching the database
-        facts = describe_dataset(probe, source)
+    if Path(source).exists():
+        source = str(Path(source).resolve())
+        if not dl.is_dataset(Path(source)):
+            raise InputError(f"{source} is not a DataLad dataset; make it one with "
+                             f"`datalad create --force {source}` and `datalad save`")
+        facts = describe_dataset(Path(source), source)
+    else:  # a URL: clone once aside, to check it before touching the database
+        with tempfile.TemporaryDirectory(prefix="ntdb-register-") as tmp:
+            try:
+                probe = dl.clone(source, Path(tmp) / "probe")
+            except DataladError as exc:
+                raise InputError(f"cannot clone {source}: {exc}; check the URL or path"
+                                 ) from None
+            facts = describe_dataset(probe, source)
     target = db.root / name
     dl.clone(source, target, superdataset=db.root)
     commit = dl.head_commit(target) or ""
@@ -131,11 +163,11 @@ def register_dataset(db: Database, source: str, *, name: str | None = None,
     return entry
 
 
-def _register(db: Database, entry: DatasetEntry) -> None:
+def _register(db: Database, entry: DatasetEntry, *, action: str = "register") -> None:
     entries = [e for e in db.entries() if e.id != entry.id] + [entry]
     write_registry(db.registry_path, entries)
-    dl.save(db.root, f"register dataset {entry.id}", paths=[db.registry_path, entry.path],
-            record={"action": "register", "dataset": entry.id})
+    dl.save(db.root, f"{action} {entry.id}", paths=[db.registry_path, entry.path],
+            record={"action": action, "dataset": entry.id})
 
 
 def _check_id(name: str, db: Database) -> None:
@@ -143,8 +175,21 @@ def _check_id(name: str, db: Database) -> None:
         clean = re.sub(r"[^A-Za-z0-9-]", "", name).lstrip("-") or "mydataset"
         raise InputError(f"dataset name {name!r} is not allowed; use letters, digits and '-' "
                          f"(no '/', '..' or spaces), e.g. {clean!r}")
-    if any(e.id == name for e in db.entries()) or (db.root / name).exists():
-        raise OutputExistsError(db.root / name, flag="another NAME")
+    if any(e.id == name for e in db.entries()):
+        raise InputError(f"a dataset named {name!r} is already registered in {db.root}; "
+                         f"choose another NAME (see `ntdb dataset list {db.root}`)")
+    if (db.root / name).exists():
+        raise InputError(f"{db.root / name} already exists on disk; choose another NAME or "
+                         f"move that folder away")
+
+
+def _enclosing_repo(path: Path) -> Path | None:
+    folder = path
+    while not folder.exists():
+        folder = folder.parent
+    out = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True)
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
 def describe_dataset(root: Path, source: str, *, strict: bool = True) -> dict[str, str]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from neurotwin_db.bidspath import check_label
 from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.catalog._index import DERIVATIVES_SCHEMA, METADATA_SCHEMA, files_schema
 from neurotwin_db.errors import CatalogError, DatasetNotFoundError, QueryError
@@ -35,6 +36,18 @@ class Filters:
     extension: tuple[str, ...] = ()
     derivative: tuple[str, ...] = ()
     doi: tuple[str, ...] = ()
+
+    def checked(self) -> Filters:
+        """Return a copy with labels validated and extensions given their leading dot.
+
+        >>> Filters(sub=("sub-01",), extension=("nii.gz",)).checked().extension
+        ('.nii.gz',)
+        """
+        for key in ("sub", "ses", "task", "run"):
+            for value in getattr(self, key):
+                check_label(key, value.removeprefix(f"{key}-"))
+        extension = tuple(e if e.startswith(".") else f".{e}" for e in self.extension)
+        return replace(self, extension=extension)
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and its parameters.
@@ -79,9 +92,16 @@ class Catalog:
         self.con = duckdb.connect(":memory:")
         empty = {"files": files_schema(), "metadata": METADATA_SCHEMA,
                  "subjects": _SUBJECTS_SCHEMA, "derivatives": DERIVATIVES_SCHEMA}
-        self._load("datasets", [self.catalog_dir / "datasets.parquet"], None)
-        for table, schema in empty.items():
-            self._load(table, sorted((self.catalog_dir / table).glob("*.parquet")), schema)
+        try:
+            self._load("datasets", [self.catalog_dir / "datasets.parquet"], None)
+            ids = [row[0] for row in self.con.execute("SELECT id FROM datasets").fetchall()]
+            for table, schema in empty.items():
+                paths = [self.catalog_dir / table / f"{i}.parquet" for i in ids]
+                self._load(table, paths, schema)
+        except (duckdb.Error, OSError) as exc:
+            first = str(exc).splitlines()[0]
+            raise CatalogError(f"the catalog in {self.catalog_dir} is damaged ({first}); "
+                               f"rebuild it with `ntdb catalog build --full`") from None
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
@@ -103,7 +123,20 @@ class Catalog:
                f"WHERE {where} ORDER BY f.dataset, f.path")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return self._rows(sql, params)
+        rows = self._rows(sql, params)
+        if not rows:
+            self._check_known(filters)
+        return rows
+
+    def _check_known(self, filters: Filters) -> None:
+        """Say so when a dataset or pipeline name is not in the catalog at all."""
+        for name, sql in (("dataset", "SELECT id FROM datasets"),
+                          ("derivative", "SELECT DISTINCT pipeline FROM derivatives")):
+            known = sorted(r[0] for r in self.con.execute(sql).fetchall())
+            unknown = [v for v in getattr(filters, name) if v not in known]
+            if unknown:
+                raise QueryError(f"no {name} named {', '.join(map(repr, unknown))} in the "
+                                 f"catalog; known: {', '.join(known) or 'none'}")
 
     def sql(self, statement: str) -> list[dict[str, Any]]:
         """Run one read-only SELECT over the catalog tables."""
@@ -111,7 +144,8 @@ class Catalog:
         try:
             return self._rows(statement, [])
         except duckdb.Error as exc:
-            raise QueryError(f"the query failed: {exc}; tables are "
+            first = str(exc).splitlines()[0]
+            raise QueryError(f"the query failed: {first}; the tables are "
                              f"{', '.join(self.TABLES)} (see `ntdb catalog search --help`)"
                              ) from None
 
@@ -132,6 +166,8 @@ class Catalog:
             "AS datatypes, list(DISTINCT task ORDER BY task) FILTER (WHERE task IS NOT NULL) "
             "AS tasks FROM files WHERE dataset = ?", [dataset_id])[0]
         info.update(one)
+        info["datatypes"] = info["datatypes"] or []
+        info["tasks"] = info["tasks"] or []
         info["participants"] = self._rows(
             "SELECT count(*) AS n FROM subjects WHERE dataset = ?", [dataset_id])[0]["n"]
         info["derivatives"] = self._rows(
@@ -157,7 +193,7 @@ def check_read_only(statement: str) -> None:
     try:
         statements = duckdb.extract_statements(statement)
     except duckdb.Error as exc:
-        raise QueryError(f"--sql could not be parsed: {exc}") from None
+        raise QueryError(f"--sql could not be parsed: {str(exc).splitlines()[0]}") from None
     kinds = [s.type.name for s in statements]
     if kinds != ["SELECT"]:
         got = ", ".join(kinds) or "nothing"

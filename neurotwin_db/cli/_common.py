@@ -80,7 +80,16 @@ def filters_from(kwargs: dict[str, Any]) -> Any:
 
     names = ("dataset", "modality", "species", "sub", "ses", "task", "run", "datatype",
              "suffix", "extension", "derivative", "doi")
-    return Filters(**{n: tuple(kwargs.pop(n, ()) or ()) for n in names})
+    return Filters(**{n: tuple(kwargs.pop(n, ()) or ()) for n in names}).checked()
+
+
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``.
+
+    >>> plural(1, "file"), plural(3, "dataset")
+    ('1 file', '3 datasets')
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @contextmanager
@@ -123,7 +132,7 @@ def print_rows(rows: list[dict[str, Any]], columns: list[str], *, title: str = "
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title or None)
+    table = Table(title=title or None, title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows[:limit]:
@@ -137,6 +146,8 @@ def print_rows(rows: list[dict[str, Any]], columns: list[str], *, title: str = "
 def _cell(column: str, value: Any) -> str:
     if column == "size" and isinstance(value, int):
         return human_size(value)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     return "" if value is None else str(value)
 
 

@@ -14,6 +14,7 @@ from neurotwin_db.cli._common import (
     handle_errors,
     human_size,
     json_option,
+    plural,
     print_rows,
     progress_bar,
     render_report,
@@ -35,11 +36,12 @@ def catalog() -> None:
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on a dask.distributed cluster, e.g. tcp://host:8786.")
 @click.option("--no-save", is_flag=True, help="Do not record the catalog with DataLad.")
+@click.option("--full", is_flag=True, help="Re-index every dataset, changed or not.")
 @json_option
 @click.pass_context
 @handle_errors
 def build(ctx: click.Context, path: Path, out: Path | None, jobs: int | None,
-          scheduler: str | None, no_save: bool, as_json: bool) -> None:
+          scheduler: str | None, no_save: bool, full: bool, as_json: bool) -> None:
     """Index a database (or a single BIDS dataset) at PATH into Parquet tables.
 
     Tables: datasets, files, metadata, subjects, derivatives. Only datasets whose
@@ -51,7 +53,7 @@ def build(ctx: click.Context, path: Path, out: Path | None, jobs: int | None,
 
     with progress_bar("indexing", enabled=not as_json) as update:
         result = build_catalog(path, out=out, jobs=jobs, scheduler=scheduler,
-                               save=not no_save, progress=update)
+                               save=not no_save, full=full, progress=update)
     logfile = (ctx.find_root().obj or {}).get("logfile")
     if logfile is not None and len(result.report):
         result.report.write_jsonl(Path(f"{logfile}.report.jsonl"))
@@ -62,8 +64,9 @@ def build(ctx: click.Context, path: Path, out: Path | None, jobs: int | None,
     else:
         render_report(result.report, as_json=False)
         if result.written:
-            click.echo(f"indexed {len(result.indexed)} datasets, skipped {len(result.skipped)} "
-                       f"unchanged; {result.files} files in {result.catalog_dir}")
+            click.echo(f"indexed {plural(len(result.indexed), 'dataset')}, skipped "
+                       f"{len(result.skipped)} unchanged; {plural(result.files, 'file')} in "
+                       f"{result.catalog_dir}")
         else:
             click.echo("catalog not written: fix the errors above and run again", err=True)
     ctx.exit(1 if result.report.failed() else 0)
@@ -79,7 +82,7 @@ def build(ctx: click.Context, path: Path, out: Path | None, jobs: int | None,
 @handle_errors
 def search(path: Path, sql: str | None, limit: int | None, as_json: bool,
            **kwargs: Any) -> None:
-    r"""Find files across every dataset in the catalog of PATH.
+    """Find files across every dataset in the catalog of PATH.
 
     \b
     Examples:
@@ -103,8 +106,11 @@ def search(path: Path, sql: str | None, limit: int | None, as_json: bool,
         columns = [c for c in SEARCH_COLUMNS if c not in ("annexed", "extension")]
     if as_json:
         emit_json(rows)
-    else:
-        print_rows(rows, columns, title=f"{len(rows)} rows")
+    elif rows:
+        print_rows(rows, columns, title=plural(len(rows), "row"))
+    if not rows:
+        click.echo("nothing matched", err=True)
+        click.get_current_context().exit(1)
 
 
 @catalog.command()
@@ -123,6 +129,7 @@ def show(path: Path, dataset_id: str, as_json: bool) -> None:
     for key in ("id", "name", "modality", "species", "version", "doi", "license", "commit",
                 "location", "participants", "files", "present", "datatypes", "tasks"):
         value = info.get(key)
+        value = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key:>12}: {'' if value is None else value}")
     click.echo(f"{'size':>12}: {human_size(info['bytes'])}")
     for deriv in info["derivatives"]:

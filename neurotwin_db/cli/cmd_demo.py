@@ -25,15 +25,18 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
 
     from neurotwin_db import datalad as dl
     from neurotwin_db.demo_datasets.demo import build_demo
-    from neurotwin_db.errors import OutputExistsError
+    from neurotwin_db.errors import InputError, OutputExistsError
 
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         config = out / ".ntdb" / "config.json"
         is_demo = config.is_file() and json.loads(config.read_text()).get(
             "name") == "neurotwin-demo"
-        if not (overwrite and is_demo):
-            raise OutputExistsError(out, flag="--overwrite (only replaces an earlier demo)")
+        if not is_demo:
+            raise InputError(f"{out} is not empty and holds no earlier demo; choose a new "
+                             f"folder (--overwrite only replaces an earlier demo)")
+        if not overwrite:
+            raise OutputExistsError(out, flag="--overwrite")
         dl.remove_tree(out)
     summary = build_demo(out, log=(lambda _msg: None) if as_json else click.echo)
     if as_json:

@@ -14,6 +14,7 @@ from neurotwin_db.cli._common import (
     handle_errors,
     human_size,
     json_option,
+    plural,
     print_rows,
     progress_bar,
 )
@@ -27,9 +28,9 @@ from neurotwin_db.cli._common import (
 @json_option
 @click.pass_context
 @handle_errors
-def get(ctx: click.Context, path: Path, dry_run: bool, jobs: int | None, as_json: bool,
-        **kwargs: Any) -> None:
-    r"""Fetch the content of the files that match the filters, and nothing else.
+def get(ctx: click.Context, path: Path, dry_run: bool, jobs: int | None,
+        as_json: bool, **kwargs: Any) -> None:
+    """Fetch the content of the files that match the filters, and nothing else.
 
     Uses `datalad get` on the database at PATH (installing subdatasets as needed).
     Exits 1 when no file matches.
@@ -50,11 +51,14 @@ def get(ctx: click.Context, path: Path, dry_run: bool, jobs: int | None, as_json
         emit_json({"dry_run": dry_run, "files": [f["target"] for f in result.files],
                    "bytes": result.bytes, "fetched": result.fetched,
                    "already_present": result.already_present})
-    elif dry_run:
+    elif dry_run and result.files:
+        missing = [f for f in result.files if not f["present"]]
+        size = human_size(sum(f["size"] or 0 for f in missing))
         print_rows(result.files, ["target", "size", "present"],
-                   title=f"would fetch {len(result.files)} files ({human_size(result.bytes)})")
-    else:
-        click.echo(f"{len(result.files)} files matched ({human_size(result.bytes)}): "
+                   title=f"{plural(len(result.files), 'file')} match; would fetch "
+                         f"{len(missing)} ({size})")
+    elif result.files:
+        click.echo(f"{plural(len(result.files), 'file')} matched ({human_size(result.bytes)}): "
                    f"{result.fetched} fetched, {result.already_present} already present")
     if not result.files:
         click.echo("no files match these filters; try `ntdb catalog search` first", err=True)

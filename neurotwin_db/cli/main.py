@@ -17,6 +17,7 @@ from neurotwin_db.cli.cmd_get import get
 from neurotwin_db.cli.cmd_init import init
 
 logger = logging.getLogger(__name__)
+KEEP_LOGS = 200  # per-run log files (and their reports) kept; older ones are removed
 
 
 def log_dir() -> Path:
@@ -44,6 +45,8 @@ def _setup_logging(verbosity: int) -> Path | None:
     try:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in sorted(folder.glob("ntdb-*.log*"))[:-KEEP_LOGS]:
+            stale.unlink(missing_ok=True)
         path = folder / f"ntdb-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
@@ -62,7 +65,7 @@ def _setup_logging(verbosity: int) -> Path | None:
 @click.option("--debug", is_flag=True, help="Show full tracebacks for every error.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
-    r"""Curate, catalogue and model the Neurotwin Database.
+    """Curate, catalogue and model the Neurotwin Database.
 
     \b
     Data stewards:  ntdb init, ntdb dataset add|register

@@ -122,3 +122,75 @@ def test_out_option_writes_elsewhere(plain_bids, tmp_path):
     assert result.catalog_dir == tmp_path / "cat"
     assert (tmp_path / "cat" / "files" / "plain.parquet").is_file()
     assert not (plain_bids / ".ntdb").exists()
+
+
+def test_a_folder_that_is_not_bids_is_refused(tmp_path):
+    from neurotwin_db.errors import InputError
+
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(InputError, match="not a BIDS dataset"):
+        build_catalog(tmp_path)
+    assert not (tmp_path / ".ntdb").exists()
+
+
+def test_out_must_be_new_or_a_catalog_and_outside(plain_bids, tmp_path):
+    from neurotwin_db.errors import InputError
+
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.txt").write_text("x")
+    with pytest.raises(InputError, match="non-empty folder"):
+        build_catalog(plain_bids, out=tmp_path / "busy")
+    with pytest.raises(InputError, match="inside the indexed folder"):
+        build_catalog(plain_bids, out=plain_bids / "catalog")
+    build_catalog(plain_bids, out=tmp_path / "cat")
+    assert build_catalog(plain_bids, out=tmp_path / "cat").written  # its own folder is fine
+
+
+def test_catalog_files_are_readable_by_others(plain_bids):
+    build_catalog(plain_bids)
+    mode = (plain_bids / ".ntdb/catalog/files/plain.parquet").stat().st_mode & 0o777
+    assert mode == 0o644
+
+
+def test_damaged_catalog_says_rebuild_and_full_repairs_it(plain_bids):
+    from neurotwin_db.errors import CatalogError
+
+    build_catalog(plain_bids)
+    (plain_bids / ".ntdb/catalog/files/plain.parquet").write_bytes(b"garbage")
+    write(plain_bids, ".ntdb/catalog/files/stray.parquet", "more garbage")
+    with pytest.raises(CatalogError, match="--full"):
+        Catalog(plain_bids / ".ntdb" / "catalog")
+    assert build_catalog(plain_bids, full=True).written
+    assert Catalog(plain_bids / ".ntdb" / "catalog").search(Filters(sub=("01",)))
+
+
+@pytest.mark.datalad
+def test_unsaved_changes_are_reported(db):
+    add_dataset(db, "a", modality="eeg")
+    write(db.root / "a", "participants.tsv", "participant_id\nsub-09\n")
+    result = build_catalog(db.root)
+    assert [i.code for i in result.report] == ["UNSAVED_CHANGES"]
+    assert result.written
+
+
+@pytest.mark.datalad
+def test_a_dataset_of_a_database_points_to_the_database(db):
+    from neurotwin_db.errors import InputError
+
+    add_dataset(db, "a", modality="eeg")
+    with pytest.raises(InputError, match="belongs to the database"):
+        build_catalog(db.root / "a")
+
+
+@pytest.mark.datalad
+def test_single_datalad_dataset_catalog_stays_out_of_git_status(tmp_path):
+    from neurotwin_db.curation import write_skeleton
+
+    root = dl.create_dataset(tmp_path / "ds")
+    write_skeleton(root, "ds", modality="eeg", species="homo sapiens", authors=["A"],
+                   license="CC0-1.0")
+    dl.save(root, "skeleton")
+    assert build_catalog(root).written
+    status = subprocess.check_output(["git", "-C", str(root), "status", "--porcelain"],
+                                     text=True)
+    assert status == ""

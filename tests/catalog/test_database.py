@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from neurotwin_db.catalog import add_dataset, init_database, open_database, register_dataset
-from neurotwin_db.errors import InputError, NotADatabaseError, OutputExistsError
+from neurotwin_db.errors import InputError, NotADatabaseError
 
 pytestmark = pytest.mark.datalad
 
@@ -23,7 +23,7 @@ def test_init_creates_a_clean_superdataset(db):
 def test_init_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("mine")
-    with pytest.raises(OutputExistsError):
+    with pytest.raises(InputError, match="not an empty folder"):
         init_database(tmp_path / "x")
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
 
@@ -85,3 +85,32 @@ def test_register_refuses_a_non_bids_dataset_without_touching_the_db(db, tmp_pat
         register_dataset(db, str(plain))
     assert subprocess.check_output(["git", "-C", str(db.root), "rev-parse", "HEAD"]) == head
     assert not (db.root / "plain").exists()
+
+
+def test_init_inside_a_repository_is_refused(db):
+    with pytest.raises(InputError, match="inside the git repository"):
+        init_database(db.root / "nested")
+    assert not (db.root / "nested").exists()
+
+
+def test_register_by_relative_path_records_an_absolute_location(db, tmp_path, monkeypatch):
+    other = init_database(tmp_path / "other")
+    add_dataset(other, "eeg1", modality="eeg")
+    monkeypatch.chdir(tmp_path)
+    entry = register_dataset(db, "other/eeg1", name="copy")
+    assert entry.location == str(tmp_path / "other" / "eeg1")
+
+
+def test_register_refuses_a_folder_that_is_not_datalad(db, tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(InputError, match="not a DataLad dataset"):
+        register_dataset(db, str(tmp_path / "plain"))
+
+
+def test_existing_name_messages(db):
+    add_dataset(db, "a", modality="eeg")
+    with pytest.raises(InputError, match="already registered"):
+        add_dataset(db, "a", modality="eeg")
+    (db.root / "b").mkdir()
+    with pytest.raises(InputError, match="already exists on disk"):
+        add_dataset(db, "b", modality="eeg")

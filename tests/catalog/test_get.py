@@ -82,3 +82,21 @@ def test_search_reports_presence_in_this_copy(clone):
     assert row["annexed"] and not row["present"]
     get_files(clone, filters)
     assert search_files(clone, filters)[0]["present"]
+
+
+def test_relative_clone_works_from_any_folder(demo_db, tmp_path, monkeypatch):
+    """`datalad clone ../db copy` records a relative origin; get must still find it."""
+    monkeypatch.chdir(demo_db.parent)
+    subprocess.run(["datalad", "clone", "db", str(tmp_path / "rel")], check=True,
+                   capture_output=True)
+    monkeypatch.chdir(tmp_path.parent)
+    result = get_files(tmp_path / "rel", Filters(sub=("03",), extension=(".eeg",)))
+    assert result.fetched == 1
+
+
+def test_get_on_a_plain_folder_says_files_are_here(plain_bids):
+    from neurotwin_db.errors import CatalogError
+
+    build_catalog(plain_bids)
+    with pytest.raises(CatalogError, match="not a DataLad dataset"):
+        get_files(plain_bids, Filters(sub=("01",)))

@@ -77,3 +77,17 @@ def test_doi_search_finds_datasets_and_citing_derivatives(plain_bids):
     assert {r["pipeline"] for r in cited} == {"pipe"} and len(cited) == 2
     own = catalog.search(Filters(doi=("10.1234/raw.1",)))
     assert len(own) > len(cited)
+
+
+def test_unknown_dataset_or_pipeline_is_named(catalog):
+    with pytest.raises(QueryError, match="known: eeg-rest, mri-template"):
+        catalog.search(Filters(dataset=("nope",)))
+    with pytest.raises(QueryError, match="known: ntdb-tissue"):
+        catalog.search(Filters(derivative=("fmriprep",)))
+
+
+def test_filter_labels_are_checked():
+    from neurotwin_db.errors import EntityError
+
+    with pytest.raises(EntityError, match="escape"):
+        Filters(sub=("../x",)).checked()

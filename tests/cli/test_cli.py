@@ -150,5 +150,26 @@ def test_missing_git_annex_exits_2(tmp_path, monkeypatch):
 def test_demo_refuses_to_overwrite_other_folders(tmp_path):
     (tmp_path / "mine.txt").write_text("keep")
     result = run("demo", tmp_path, "--overwrite")
-    assert result.exit_code == 2 and "already exists" in result.output
+    assert result.exit_code == 2 and "holds no earlier demo" in result.output
     assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+def test_search_with_no_match_exits_1(demo_db):
+    result = run("catalog", "search", demo_db, "--sub", "99")
+    assert result.exit_code == 1 and "nothing matched" in result.output
+
+
+def test_bad_scheduler_address_is_one_line(plain_bids):
+    result = run("catalog", "build", plain_bids, "--scheduler", "nonsense")
+    assert result.exit_code == 2 and "Dask scheduler" in result.output
+
+
+def test_catalog_out_folder_can_be_searched(plain_bids, tmp_path):
+    assert run("catalog", "build", plain_bids, "--out", tmp_path / "cat").exit_code == 0
+    result = run("catalog", "search", tmp_path / "cat", "--sub", "01", "--json")
+    rows = json.loads(result.output)
+    assert rows and all(r["present"] for r in rows)
+
+
+def test_help_paragraphs_render():
+    assert "\\b" not in run("--help").output
