@@ -86,10 +86,11 @@ def init_database(path: Path, *, name: str | None = None) -> Database:
         raise InputError(f"{path} is not an empty folder; `ntdb init` needs a new or empty "
                          f"folder (to add datasets to an existing database, use "
                          f"`ntdb dataset add`)")
-    enclosing = _enclosing_repo(path)
+    enclosing = next((p for p in path.parents if dl.is_dataset(p)), None)
     if enclosing is not None:
-        raise InputError(f"{path} is inside the git repository {enclosing}; create the "
-                         f"database outside any dataset or repository")
+        raise InputError(f"{path} is inside the DataLad dataset {enclosing}; create the "
+                         f"database outside any dataset (or add a dataset to a database "
+                         f"with `ntdb dataset add`)")
     dl.ensure_tools()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -181,15 +182,6 @@ def _check_id(name: str, db: Database) -> None:
     if (db.root / name).exists():
         raise InputError(f"{db.root / name} already exists on disk; choose another NAME or "
                          f"move that folder away")
-
-
-def _enclosing_repo(path: Path) -> Path | None:
-    folder = path
-    while not folder.exists():
-        folder = folder.parent
-    out = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
-                         capture_output=True, text=True)
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
 def describe_dataset(root: Path, source: str, *, strict: bool = True) -> dict[str, str]:

@@ -88,7 +88,7 @@ def test_register_refuses_a_non_bids_dataset_without_touching_the_db(db, tmp_pat
 
 
 def test_init_inside_a_repository_is_refused(db):
-    with pytest.raises(InputError, match="inside the git repository"):
+    with pytest.raises(InputError, match="inside the DataLad dataset"):
         init_database(db.root / "nested")
     assert not (db.root / "nested").exists()
 
