@@ -14,6 +14,7 @@ from neurotwin_db.cli.cmd_catalog import catalog
 from neurotwin_db.cli.cmd_dataset import dataset
 from neurotwin_db.cli.cmd_demo import demo
 from neurotwin_db.cli.cmd_get import get
+from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     """Curate, catalogue and model the Neurotwin Database.
 
     \b
-    Data stewards:  ntdb init, ntdb dataset add|register
+    Data stewards:  ntdb init, ntdb dataset add|register, ntdb ingest dicom|eeg
     Researchers:    ntdb catalog build|search|show, ntdb get
     Everyone:       ntdb demo OUT   (a small database built from real files)
     """
@@ -81,4 +82,5 @@ cli.add_command(init)
 cli.add_command(dataset)
 cli.add_command(catalog)
 cli.add_command(get)
+cli.add_command(ingest)
 cli.add_command(demo)

@@ -14,7 +14,7 @@ from typing import Any
 
 from neurotwin_db.errors import InputError
 
-__all__ = ["load_schema", "validate_instance"]
+__all__ = ["load_schema", "load_yaml", "validate_instance"]
 
 
 @cache
@@ -37,3 +37,13 @@ def validate_instance(instance: object, name: str, *, source: str) -> None:
         where = "/".join(map(str, err.path)) or "(top level)"
         raise InputError(f"{source} does not match the {name} schema at {where}: "
                          f"{err.message}; fix the file or recreate it with ntdb")
+
+
+def load_yaml(relpath: str) -> Any:
+    """Load a YAML file shipped in this package, e.g. ``heuristics/mri.yaml``."""
+    import yaml
+
+    resource = files(__name__).joinpath(*relpath.split("/"))
+    if not resource.is_file():
+        raise InputError(f"no file {relpath!r} ships with neurotwin_db.schemas")
+    return yaml.safe_load(resource.read_text(encoding="utf-8"))

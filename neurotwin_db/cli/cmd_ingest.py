@@ -1,0 +1,87 @@
+"""``ntdb ingest``: bring identifiable sources into a BIDS dataset, one record per ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from neurotwin_db.cli._common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    plural,
+    progress_bar,
+)
+
+SPECIES_CHOICE = click.Choice(["homo sapiens", "mus musculus", "rattus norvegicus"])
+DATASET_ARG = click.argument("dataset", type=click.Path(exists=True, file_okay=False,
+                                                        path_type=Path))
+
+
+def common_options(fn: Any) -> Any:
+    """--subject, --session, --overwrite, --dry-run, --json."""
+    for option in reversed([
+        click.option("--subject", required=True, help="Subject label (no 'sub-')."),
+        click.option("--session", help="Session label (no 'ses-')."),
+        click.option("--overwrite", is_flag=True,
+                     help="Replace files that exist with different content."),
+        click.option("--dry-run", is_flag=True, help="List what would be written; write nothing."),
+        json_option,
+    ]):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+def ingest() -> None:
+    """Convert source recordings into a BIDS dataset (recorded with DataLad)."""
+
+
+@ingest.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@DATASET_ARG
+@common_options
+@click.option("--task", help="Task label for BOLD series (default: from the series name).")
+@click.option("--heuristic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML rules that name series (default: schemas/heuristics/mri.yaml).")
+@click.option("--species", type=SPECIES_CHOICE, default="homo sapiens", show_default=True)
+@click.option("--keep-source", "private", type=click.Path(file_okay=False, path_type=Path),
+              help="Also keep the DICOMs in this separate, private DataLad dataset.")
+@handle_errors
+def dicom(src: Path, dataset: Path, subject: str, session: str | None, overwrite: bool,
+          dry_run: bool, as_json: bool, task: str | None, heuristic: Path | None,
+          species: str, private: Path | None) -> None:
+    """Convert the DICOM folder SRC with dcm2niix into DATASET for one subject.
+
+    Series are named by a heuristic table (T1w, T2w, FLAIR, dwi, bold, fieldmaps;
+    localizers skipped); scans.tsv gets each acquisition time. The DICOMs are only
+    read, and never copied into DATASET.
+    """
+    from neurotwin_db.curation.ingest import ingest_dicom
+
+    with progress_bar("writing", enabled=not as_json) as update:
+        plan, result = ingest_dicom(src, dataset, subject=subject, session=session, task=task,
+                                    heuristic=heuristic, species=species, private=private,
+                                    overwrite=overwrite, dry_run=dry_run, progress=update)
+    report_ingest(plan, result, as_json=as_json)
+
+
+def report_ingest(plan: Any, result: Any, *, as_json: bool) -> None:
+    """Print what an ingest planned or did."""
+    summary = plan.describe()
+    if result is not None:
+        summary.update(written=result.written, unchanged=result.unchanged, saved=result.saved)
+    if as_json:
+        emit_json(summary)
+        return
+    verb = "would write" if result is None else "wrote"
+    files = summary["files"] if result is None else result.written
+    click.echo(f"{verb} {plural(len(files), 'file')} into {plan.dataset}:")
+    for name in files:
+        click.echo(f"  {name}")
+    if result is not None and result.unchanged:
+        click.echo(f"{plural(len(result.unchanged), 'file')} already there, unchanged")
+    for item in summary["skipped"]:
+        click.echo(f"skipped {item['item']}: {item['reason']}")
