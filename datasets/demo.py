@@ -4,8 +4,9 @@ Stages (later issues add theirs):
 1. ``ntdb init`` a database;
 2. ``mri-template``: the MNI152 T1w template (nilearn) as a raw BIDS dataset, with a
    ``derivatives/ntdb-tissue`` subdataset of its real GM/WM probability maps;
-3. ``eeg-rest``: three simulated resting EEG recordings written by mne-bids;
-4. ``catalog build`` and a few searches.
+3. ``mri-dicom``: nibabel's Philips and Siemens DICOMs through ``ingest dicom``;
+4. ``eeg-rest``: three simulated resting EEG recordings (EDF) through ``ingest eeg``;
+5. ``catalog build`` and a few searches.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from neurotwin_db.catalog import (
 )
 from neurotwin_db.modelling import SourceDataset, create_derivative, save_derivative
 
-from . import eeg_rest, mri_template
+from . import eeg_rest, mri_dicom, mri_template
 
 AUTHORS = ["Neurotwin demo"]
 Log = Callable[[str], None]
@@ -49,15 +50,17 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     save_derivative(mri_root, "ntdb-tissue", "add GM and WM probability maps")
     log("added mri-template: sub-MNI152 T1w + derivatives/ntdb-tissue (GM, WM probseg)")
 
+    dicom = add_dataset(db, "mri-dicom", modality="mri", title="MRI from scanner DICOM",
+                        authors=AUTHORS)
+    written = mri_dicom.build(db.root / dicom.path)
+    log(f"ntdb ingest dicom -> mri-dicom: {', '.join(w for w in written if 'nii' in w)}")
+
     eeg = add_dataset(db, "eeg-rest", modality="eeg", title="Resting EEG (simulated)",
                       authors=AUTHORS)
-    eeg_root = db.root / eeg.path
-    eeg_rest.build(eeg_root)
-    dl.save(eeg_root, "add simulated resting EEG", record={"action": "demo",
-                                                           "source": "MNE simulation"})
-    log(f"added eeg-rest: {len(eeg_rest.SUBJECTS)} subjects, task rest, BrainVision")
+    eeg_rest.build(db.root / eeg.path)
+    log(f"ntdb ingest eeg -> eeg-rest: {len(eeg_rest.SUBJECTS)} EDF recordings, task rest")
 
-    dl.save(db.root, "record demo datasets", paths=[mri.path, eeg.path],
+    dl.save(db.root, "record demo datasets", paths=[mri.path, dicom.path, eeg.path],
             record={"action": "demo"})
     result = build_catalog(db.root)
     log(f"catalog: {result.files} files from {len(result.indexed)} datasets indexed "
@@ -80,5 +83,6 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
             log(f"    ... and {len(rows) - 4} more")
     per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
                               "FROM files GROUP BY dataset ORDER BY dataset")
-    return {"database": str(db.root), "datasets": [mri.id, eeg.id], "files": result.files,
+    return {"database": str(db.root), "datasets": [mri.id, dicom.id, eeg.id],
+            "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset}

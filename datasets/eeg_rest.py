@@ -1,30 +1,37 @@
-"""EEG demo dataset: resting-state recordings simulated with MNE, written with mne-bids.
+"""EEG demo dataset: resting recordings simulated with MNE, ingested with `ntdb ingest eeg`.
 
-Why: no Python package ships real EEG recordings, so these are generated (and say so in
-their sidecars): 19 channels of the standard 10-20 montage, 250 Hz, 60 s, with a
-posterior 10 Hz alpha rhythm over 1/f background, eyes-closed/eyes-open annotations,
-written as BrainVision files by mne-bids.
+Why: no Python package ships real EEG recordings, so these are generated (and the
+dataset README says so): 19 channels of the 10-20 montage, 250 Hz, 60 s, a posterior
+alpha rhythm over 1/f background, eyes-closed/eyes-open annotations. Like real
+recordings, they are written as EDF files whose headers carry a (made-up) patient name
+and birth date, then ingested: the raw dataset is private until anonymized.
 """
 
 from __future__ import annotations
 
-import warnings
+import datetime
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from neurotwin_db._io import write_json, write_text, write_tsv
-from neurotwin_db.curation import participants_columns
-
-NOTE = ("\nThe recordings are simulated with MNE-Python (1/f background plus a posterior\n"
-        "alpha rhythm) and written as BrainVision files by mne-bids: no package ships real\n"
-        "EEG, and no person was recorded.\n")
+from neurotwin_db import datalad as dl
+from neurotwin_db._io import write_text
+from neurotwin_db.curation.ingest._tables import merge_participant
 
 CHANNELS = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8",
             "P7", "P3", "Pz", "P4", "P8", "O1", "O2"]
-SUBJECTS = {"01": ("71", "F", "AD"), "02": ("68", "M", "MCI"), "03": ("70", "F", "control")}
+# made-up people: (first, last, birthday, sex code, group)
+SUBJECTS = {
+    "01": ("Ada", "Quill", datetime.date(1953, 4, 2), 2, "AD"),
+    "02": ("Bert", "Morrow", datetime.date(1956, 9, 17), 1, "MCI"),
+    "03": ("Cleo", "Vance", datetime.date(1954, 1, 30), 2, "control"),
+}
 SFREQ = 250.0
 DURATION = 60.0
+NOTE = ("\nThe recordings are simulated with MNE-Python (1/f background plus a posterior\n"
+        "alpha rhythm) and written as EDF; no package ships real EEG, and no person was\n"
+        "recorded. Their headers carry made-up names and birth dates, as real ones do.\n")
 
 
 def montage_name() -> str:
@@ -60,31 +67,38 @@ def simulate_raw(seed: int, *, alpha_hz: float = 10.0):  # noqa: ANN201 (mne.io.
     return raw
 
 
-def build(root: Path) -> list[Path]:
-    """Write the simulated recordings of every subject into the BIDS dataset ``root``."""
-    from mne_bids import BIDSPath, write_raw_bids
+def write_recordings(folder: Path) -> dict[str, Path]:
+    """Write one EDF per subject, with name and birth date in the header, as a device does."""
+    import mne
 
-    written = []
-    for index, subject in enumerate(SUBJECTS):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for index, (subject, (first, last, birthday, sex, _)) in enumerate(SUBJECTS.items()):
         raw = simulate_raw(seed=index, alpha_hz=9.0 + index)
-        path = BIDSPath(subject=subject, task="rest", datatype="eeg", root=root)
-        with warnings.catch_warnings():
-            # mne-bids keeps our newer BIDSVersion and says so; that is what we want.
-            warnings.filterwarnings("ignore", "Conflicting BIDSVersion", UserWarning)
-            warnings.filterwarnings("ignore", "TSV file is empty", RuntimeWarning)
-            write_raw_bids(raw, path, format="BrainVision", allow_preload=True,
-                           overwrite=True, verbose=False)
-        written.append(path.fpath)
-    if (root / "README").exists() and (root / "README.md").exists():
-        (root / "README").unlink()  # mne-bids adds a README when it sees none named so
-    rows = [[f"sub-{s}", "homo sapiens", age, sex, group]
-            for s, (age, sex, group) in SUBJECTS.items()]
-    columns = participants_columns("homo sapiens")
-    header = ["participant_id", "species", "age", "sex", "group"]
-    written.append(write_tsv(root / "participants.tsv", header, rows, overwrite=True))
-    written.append(write_json(root / "participants.json", {k: columns[k] for k in header},
-                              overwrite=True))
+        raw.set_meas_date(datetime.datetime(2025, 5, 12 + index, 9, 30, tzinfo=datetime.UTC))
+        raw.info["subject_info"] = {"his_id": f"H{index + 1:04d}", "first_name": first,
+                                    "last_name": last, "birthday": birthday, "sex": sex}
+        paths[subject] = folder / f"{last}_{first}_rest.edf"
+        mne.export.export_raw(paths[subject], raw, fmt="edf", verbose="error")
+    return paths
+
+
+def build(root: Path) -> list[Path]:
+    """Ingest every subject's EDF into the dataset at ``root`` and record the groups."""
+    from neurotwin_db.curation.ingest import ingest_eeg
+
+    with tempfile.TemporaryDirectory(prefix="ntdb-demo-eeg-") as tmp:
+        for subject, path in write_recordings(Path(tmp)).items():
+            ingest_eeg(path, root, subject=subject, task="rest", montage="standard_1020",
+                       line_freq=50)
+    table = root / "participants.tsv"
+    text = table.read_text(encoding="utf-8")
+    for subject, (*_, group) in SUBJECTS.items():
+        text = merge_participant(text, {"participant_id": f"sub-{subject}", "group": group},
+                                 source=str(table))
     readme = root / "README.md"
-    written.append(write_text(readme, readme.read_text(encoding="utf-8") + NOTE,
-                              overwrite=True))
+    written = [write_text(table, text, overwrite=True),
+               write_text(readme, readme.read_text(encoding="utf-8") + NOTE, overwrite=True)]
+    dl.save(root, "record study groups and the simulation note",
+            record={"action": "demo", "source": "MNE simulation"})
     return written

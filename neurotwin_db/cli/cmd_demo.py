@@ -38,7 +38,12 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
         if not overwrite:
             raise OutputExistsError(out, flag="--overwrite")
         dl.remove_tree(out)
-    summary = build_demo(out, log=(lambda _msg: None) if as_json else click.echo)
+    try:
+        summary = build_demo(out, log=(lambda _msg: None) if as_json else click.echo)
+    except BaseException:
+        if out.exists():
+            dl.remove_tree(out)  # no half-built demo left behind
+        raise
     if as_json:
         emit_json(summary)
     else:

@@ -85,3 +85,35 @@ def report_ingest(plan: Any, result: Any, *, as_json: bool) -> None:
         click.echo(f"{plural(len(result.unchanged), 'file')} already there, unchanged")
     for item in summary["skipped"]:
         click.echo(f"skipped {item['item']}: {item['reason']}")
+
+
+@ingest.command()
+@click.argument("recording", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DATASET_ARG
+@common_options
+@click.option("--task", required=True, help="Task label, e.g. rest.")
+@click.option("--run", type=click.IntRange(min=1), help="Run index.")
+@click.option("--montage", help="Electrode positions: an MNE montage name (standard_1020, "
+              "standard_1005, ...) or a file (.elc, .sfp, .bvef, ...).")
+@click.option("--line-freq", type=click.Choice(["50", "60"]),
+              help="Power-line frequency in Hz (needed when the file does not say).")
+@click.option("--species", type=SPECIES_CHOICE, default="homo sapiens", show_default=True)
+@handle_errors
+def eeg(recording: Path, dataset: Path, subject: str, session: str | None, overwrite: bool,
+        dry_run: bool, as_json: bool, task: str, run: int | None, montage: str | None,
+        line_freq: str | None, species: str) -> None:
+    """Write the EEG RECORDING (any format MNE reads) into DATASET with mne-bids.
+
+    EDF, BDF, BrainVision and EEGLAB files keep their format; others (FIF, ...) become
+    BrainVision. Writes _eeg.json with every REQUIRED field, channels.tsv,
+    electrodes.tsv + coordsystem.json (from --montage) and events.tsv (from annotations).
+    """
+    from neurotwin_db.curation.ingest import ingest_eeg
+
+    with progress_bar("writing", enabled=not as_json) as update:
+        plan, result = ingest_eeg(recording, dataset, subject=subject, task=task,
+                                  session=session, run=run, montage=montage,
+                                  line_freq=float(line_freq) if line_freq else None,
+                                  species=species, overwrite=overwrite, dry_run=dry_run,
+                                  progress=update)
+    report_ingest(plan, result, as_json=as_json)

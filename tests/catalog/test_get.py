@@ -37,13 +37,13 @@ def test_search_works_in_a_clone_before_any_content(clone, demo_db):
 
 
 def test_get_fetches_exactly_the_matched_files(clone):
-    filters = Filters(modality=("eeg",), sub=("01",), extension=(".eeg",))
+    filters = Filters(modality=("eeg",), sub=("01",), extension=(".edf",))
     plan = plan_get(clone, filters)
-    assert [f["target"] for f in plan.files] == ["eeg-rest/sub-01/eeg/sub-01_task-rest_eeg.eeg"]
+    assert [f["target"] for f in plan.files] == ["eeg-rest/sub-01/eeg/sub-01_task-rest_eeg.edf"]
     assert _annexed_present(clone) == set()
     result = get_files(clone, filters)
     assert result.fetched == 1
-    assert _annexed_present(clone) == {"eeg-rest/sub-01/eeg/sub-01_task-rest_eeg.eeg"}
+    assert _annexed_present(clone) == {"eeg-rest/sub-01/eeg/sub-01_task-rest_eeg.edf"}
     assert os.path.getsize(clone / plan.files[0]["target"]) == plan.files[0]["size"]
     again = get_files(clone, filters)
     assert (again.fetched, again.already_present) == (0, 1)
@@ -60,7 +60,7 @@ def test_get_derivative_files_from_a_nested_subdataset(clone):
 def test_clone_can_be_indexed_without_content(clone, demo_db, tmp_path):
     """A clone's catalog (from git trees and annex keys) equals the origin's."""
     result = build_catalog(clone, out=tmp_path / "fresh", save=False)
-    assert result.written and sorted(result.indexed) == ["eeg-rest", "mri-template"]
+    assert result.written and sorted(result.indexed) == ["eeg-rest", "mri-dicom", "mri-template"]
     fresh = Catalog(tmp_path / "fresh")
     origin = Catalog(demo_db / ".ntdb" / "catalog")
     cols = "dataset, path, sub, suffix, size, annexed"
@@ -77,7 +77,7 @@ def test_clone_can_be_indexed_without_content(clone, demo_db, tmp_path):
 def test_search_reports_presence_in_this_copy(clone):
     from neurotwin_db.catalog import search_files
 
-    filters = Filters(sub=("02",), extension=(".eeg",))
+    filters = Filters(sub=("02",), extension=(".edf",))
     [row] = search_files(clone, filters)
     assert row["annexed"] and not row["present"]
     get_files(clone, filters)
@@ -90,7 +90,7 @@ def test_relative_clone_works_from_any_folder(demo_db, tmp_path, monkeypatch):
     subprocess.run(["datalad", "clone", "db", str(tmp_path / "rel")], check=True,
                    capture_output=True)
     monkeypatch.chdir(tmp_path.parent)
-    result = get_files(tmp_path / "rel", Filters(sub=("03",), extension=(".eeg",)))
+    result = get_files(tmp_path / "rel", Filters(sub=("03",), extension=(".edf",)))
     assert result.fetched == 1
 
 

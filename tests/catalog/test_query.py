@@ -12,7 +12,7 @@ def catalog(demo_db):
 def test_filters_combine(catalog):
     rows = catalog.search(Filters(modality=("eeg",), sub=("sub-01", "02"), suffix=("eeg",)))
     assert {r["sub"] for r in rows} == {"01", "02"}
-    assert {r["extension"] for r in rows} == {".eeg", ".json", ".vhdr", ".vmrk"}
+    assert {r["extension"] for r in rows} == {".edf", ".json"}
     assert catalog.search(Filters(modality=("rodent",))) == []
 
 
@@ -43,13 +43,13 @@ def test_sql_cannot_reach_the_file_system(catalog):
 
 def test_sql_select_works(catalog):
     rows = catalog.sql("SELECT dataset, count(*) AS n FROM files GROUP BY 1 ORDER BY 1")
-    assert [r["dataset"] for r in rows] == ["eeg-rest", "mri-template"]
+    assert [r["dataset"] for r in rows] == ["eeg-rest", "mri-dicom", "mri-template"]
 
 
 def test_summary(catalog):
     info = catalog.summary("eeg-rest")
     assert info["participants"] == 3 and info["tasks"] == ["rest"]
-    with pytest.raises(DatasetNotFoundError, match="known: eeg-rest, mri-template"):
+    with pytest.raises(DatasetNotFoundError, match="known: eeg-rest, mri-dicom, mri-template"):
         catalog.summary("nope")
 
 
@@ -80,7 +80,7 @@ def test_doi_search_finds_datasets_and_citing_derivatives(plain_bids):
 
 
 def test_unknown_dataset_or_pipeline_is_named(catalog):
-    with pytest.raises(QueryError, match="known: eeg-rest, mri-template"):
+    with pytest.raises(QueryError, match="known: eeg-rest, mri-dicom, mri-template"):
         catalog.search(Filters(dataset=("nope",)))
     with pytest.raises(QueryError, match="known: ntdb-tissue"):
         catalog.search(Filters(derivative=("fmriprep",)))

@@ -83,12 +83,24 @@ def test_dry_run_writes_nothing(siemens_dwi, mri):
     assert not (mri / "sub-01").exists() and _log(mri) == commits
 
 
-def test_localizers_and_derived_series_are_skipped_by_the_heuristic(mri):
-    plan, _ = ingest_dicom(PYDICOM_FILES / "dicomdirtests", mri, subject="02", dry_run=True)
-    reasons = {reason for _, reason in plan.skipped}
-    assert "rule 'localizer' skips it" in reasons and "rule 'derived' skips it" in reasons
-    assert [f.target for f in plan.files if f.target.endswith(".nii.gz")] == [
-        "sub-02/anat/sub-02_T1w.nii.gz"]
+def test_localizers_derived_and_ct_series_are_not_named(mri):
+    """pydicom's DICOMDIR tree: localizers, angio projections, CT and CR; no MR to name."""
+    with pytest.raises(InputError) as caught:
+        ingest_dicom(PYDICOM_FILES / "dicomdirtests", mri, subject="02", dry_run=True)
+    message = str(caught.value)
+    assert "rule 'localizer' skips it" in message and "rule 'derived' skips it" in message
+    assert "Routine Brain): no heuristic rule matched" in message  # a CT is not a T1w
+    assert not (mri / "sub-02").exists()
+
+
+def test_gzipped_nibabel_dicoms_give_t1w_and_dwi(mri, tmp_path):
+    from neurotwin_db.demo_datasets.mri_dicom import write_sources
+
+    _, result = ingest_dicom(write_sources(tmp_path / "src"), mri, subject="03")
+    assert "sub-03/anat/sub-03_T1w.nii.gz" in result.written
+    assert sorted(nibabel.load(mri / "sub-03/anat/sub-03_T1w.nii.gz").shape) == [176, 256, 256]
+    bvals = (mri / "sub-03/dwi/sub-03_dwi.bval").read_text().split()
+    assert [float(b) for b in bvals] == [0.0, 1000.0]
 
 
 @pytest.mark.parametrize(("sidecar", "suffix"), [
@@ -99,8 +111,10 @@ def test_localizers_and_derived_series_are_skipped_by_the_heuristic(mri):
     ({"ImageType": ["ORIGINAL", "PRIMARY", "DIFFUSION"]}, "dwi"),
     ({"SeriesDescription": "gre_field_mapping"}, "fieldmap"),
     ({"SeriesDescription": "AAHead_Scout"}, None),
+    ({"SeriesDescription": "Routine Brain", "Modality": "CT"}, None),
 ])
 def test_builtin_heuristic(sidecar, suffix):
+    sidecar = {"Modality": "MR", **sidecar}
     rule = classify(sidecar, load_rules())
     assert (None if rule is None or rule.skip else rule.suffix) == suffix
 

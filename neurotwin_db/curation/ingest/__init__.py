@@ -13,6 +13,7 @@ from neurotwin_db.curation.ingest._plan import (
     check_dataset,
 )
 from neurotwin_db.curation.ingest.dicom import convert, ingest_dicom, plan_dicom
+from neurotwin_db.curation.ingest.eeg import ingest_eeg, plan_eeg, read_recording
 
 __all__ = [
     "ApplyResult",
@@ -24,6 +25,9 @@ __all__ = [
     "classify",
     "convert",
     "ingest_dicom",
+    "ingest_eeg",
     "load_rules",
     "plan_dicom",
+    "plan_eeg",
+    "read_recording",
 ]

@@ -12,6 +12,7 @@ def merge_participant(text: str | None, row: Mapping[str, str | None], *, source
 
     >>> t = "participant_id\tspecies\nsub-01\thomo sapiens\n"
     >>> print(merge_participant(t, {"participant_id": "sub-02", "age": "70"}, source="p"))
+    ... # doctest: +NORMALIZE_WHITESPACE
     participant_id	species	age
     sub-01	homo sapiens	n/a
     sub-02	n/a	70
@@ -53,3 +54,17 @@ def _tsv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["\t".join(header)]
     lines += ["\t".join("n/a" if v is None or v == "" else str(v) for v in row) for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def parse_tsv(text: str) -> list[dict[str, str | None]]:
+    r"""Rows of a BIDS TSV as dicts (``n/a`` becomes None).
+
+    >>> parse_tsv("a\tb\n1\tn/a\n")
+    [{'a': '1', 'b': None}]
+    """
+    lines = [line.split("\t") for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = lines[0]
+    return [{k: (None if v == "n/a" else v) for k, v in zip(header, values, strict=False)}
+            for values in lines[1:]]
