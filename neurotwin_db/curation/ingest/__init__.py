@@ -14,6 +14,7 @@ from neurotwin_db.curation.ingest._plan import (
 )
 from neurotwin_db.curation.ingest.dicom import convert, ingest_dicom, plan_dicom
 from neurotwin_db.curation.ingest.eeg import ingest_eeg, plan_eeg, read_recording
+from neurotwin_db.curation.ingest.stim import ingest_tacs, ingest_tms_eeg
 
 __all__ = [
     "ApplyResult",
@@ -26,6 +27,8 @@ __all__ = [
     "convert",
     "ingest_dicom",
     "ingest_eeg",
+    "ingest_tacs",
+    "ingest_tms_eeg",
     "load_rules",
     "plan_dicom",
     "plan_eeg",

@@ -55,12 +55,14 @@ class IngestPlan:
     participant: dict[str, str | None] = field(default_factory=dict)
     scans: list[tuple[str, str | None]] = field(default_factory=list)  # (target, acq_time)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+    updates: dict[str, str] = field(default_factory=dict)  # dataset files merged, not replaced
     source: str = ""
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly summary (what ``--dry-run`` prints)."""
         return {"dataset": str(self.dataset), "subject": self.subject,
-                "session": self.session, "files": [f.target for f in self.files],
+                "session": self.session,
+                "files": [f.target for f in self.files] + sorted(self.updates),
                 "skipped": [{"item": w, "reason": r} for w, r in self.skipped]}
 
 
@@ -155,7 +157,7 @@ def _put(root: Path, item: PlannedFile) -> Path:
 
 def _table_updates(plan: IngestPlan) -> dict[str, str]:
     root = plan.dataset
-    updates: dict[str, str] = {}
+    updates: dict[str, str] = dict(plan.updates)
     if plan.participant:
         path = root / "participants.tsv"
         text = path.read_text(encoding="utf-8") if path.is_file() else None

@@ -29,7 +29,7 @@ def merge_participant(text: str | None, row: Mapping[str, str | None], *, source
             merged = True
     if not merged:
         rows.append(dict(row))
-    return _tsv(header, [[r.get(c) for c in header] for r in rows])
+    return format_tsv(header, [[r.get(c) for c in header] for r in rows])
 
 
 def merge_scans(text: str | None, rows: Sequence[tuple[str, str | None]]) -> str:
@@ -47,10 +47,10 @@ def merge_scans(text: str | None, rows: Sequence[tuple[str, str | None]]) -> str
         if time_col is not None:
             values[time_col] = acq_time
         table[filename] = values
-    return _tsv(header, [table[k] for k in sorted(table)])
+    return format_tsv(header, [table[k] for k in sorted(table)])
 
 
-def _tsv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def format_tsv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["\t".join(header)]
     lines += ["\t".join("n/a" if v is None or v == "" else str(v) for v in row) for row in rows]
     return "\n".join(lines) + "\n"
