@@ -6,7 +6,8 @@ Stages (later issues add theirs):
    ``derivatives/ntdb-tissue`` subdataset of its real GM/WM probability maps;
 3. ``mri-dicom``: nibabel's Philips and Siemens DICOMs through ``ingest dicom``;
 4. ``eeg-rest``: three simulated resting EEG recordings (EDF) through ``ingest eeg``;
-5. ``catalog build`` and a few searches.
+5. ``tms-eeg`` and ``tacs-home``: stimulation sessions through ``ingest tms-eeg|tacs``;
+6. ``catalog build`` and a few searches.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ from neurotwin_db.catalog import (
 )
 from neurotwin_db.modelling import SourceDataset, create_derivative, save_derivative
 
-from . import eeg_rest, mri_dicom, mri_template
+from . import eeg_rest, mri_dicom, mri_template, stimulation
 
 AUTHORS = ["Neurotwin demo"]
 Log = Callable[[str], None]
+
+
+def unblinding_key_path(db_root: Path) -> Path:
+    """The demo's unblinding key lives next to the database, never inside it."""
+    return db_root.with_name(db_root.name + "-keys") / "unblinding.json"
 
 
 def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
@@ -60,7 +66,19 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     eeg_rest.build(db.root / eeg.path)
     log(f"ntdb ingest eeg -> eeg-rest: {len(eeg_rest.SUBJECTS)} EDF recordings, task rest")
 
-    dl.save(db.root, "record demo datasets", paths=[mri.path, dicom.path, eeg.path],
+    tms = add_dataset(db, "tms-eeg", modality="tms-eeg", title="TMS-EEG (simulated)",
+                      authors=AUTHORS)
+    stimulation.build_tms(db.root / tms.path)
+    log("ntdb ingest tms-eeg -> tms-eeg: 15 pulses as events + nibs sidecar")
+
+    tacs = add_dataset(db, "tacs-home", modality="tacs", title="40 Hz tACS sessions",
+                       authors=AUTHORS)
+    key = unblinding_key_path(db.root)
+    stimulation.build_tacs(db.root / tacs.path, key)
+    log(f"ntdb ingest tacs -> tacs-home: 2 blinded sessions; unblinding key in {key}")
+
+    dl.save(db.root, "record demo datasets",
+            paths=[mri.path, dicom.path, eeg.path, tms.path, tacs.path],
             record={"action": "demo"})
     result = build_catalog(db.root)
     log(f"catalog: {result.files} files from {len(result.indexed)} datasets indexed "
@@ -83,6 +101,6 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
             log(f"    ... and {len(rows) - 4} more")
     per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
                               "FROM files GROUP BY dataset ORDER BY dataset")
-    return {"database": str(db.root), "datasets": [mri.id, dicom.id, eeg.id],
+    return {"database": str(db.root), "datasets": [mri.id, dicom.id, eeg.id, tms.id, tacs.id],
             "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset}

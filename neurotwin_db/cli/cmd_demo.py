@@ -24,7 +24,7 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
     import json
 
     from neurotwin_db import datalad as dl
-    from neurotwin_db.demo_datasets.demo import build_demo
+    from neurotwin_db.demo_datasets.demo import build_demo, unblinding_key_path
     from neurotwin_db.errors import InputError, OutputExistsError
 
     out = out.resolve()
@@ -38,11 +38,15 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
         if not overwrite:
             raise OutputExistsError(out, flag="--overwrite")
         dl.remove_tree(out)
+    keys = unblinding_key_path(out).parent
+    if keys.exists():
+        dl.remove_tree(keys)  # the earlier demo's key; a new one is made below
     try:
         summary = build_demo(out, log=(lambda _msg: None) if as_json else click.echo)
     except BaseException:
-        if out.exists():
-            dl.remove_tree(out)  # no half-built demo left behind
+        for folder in (out, keys):
+            if folder.exists():
+                dl.remove_tree(folder)  # no half-built demo left behind
         raise
     if as_json:
         emit_json(summary)

@@ -117,3 +117,68 @@ def eeg(recording: Path, dataset: Path, subject: str, session: str | None, overw
                                   species=species, overwrite=overwrite, dry_run=dry_run,
                                   progress=update)
     report_ingest(plan, result, as_json=as_json)
+
+
+@ingest.command(name="tms-eeg")
+@click.argument("recording", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DATASET_ARG
+@common_options
+@click.option("--task", required=True, help="Task label, e.g. tep.")
+@click.option("--stim-log", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or JSON of pulses: time, intensity (%MSO), coil, target or "
+                   "target_x/y/z, pulse_shape.")
+@click.option("--run", type=click.IntRange(min=1), help="Run index.")
+@click.option("--montage", help="MNE montage name or electrode file.")
+@click.option("--line-freq", type=click.Choice(["50", "60"]), help="Power-line frequency (Hz).")
+@handle_errors
+def tms_eeg(recording: Path, dataset: Path, subject: str, session: str | None, overwrite: bool,
+            dry_run: bool, as_json: bool, task: str, stim_log: Path, run: int | None,
+            montage: str | None, line_freq: str | None) -> None:
+    """Ingest a TMS-EEG RECORDING; each pulse in --stim-log becomes an events.tsv row.
+
+    Coil and stimulator metadata go in a BEP037-style sidecar (nibs/*_nibs.json, checked
+    against schemas/nibs_tms.schema.json and listed in .bidsignore while BEP037 is a draft).
+    """
+    from neurotwin_db.curation.ingest import ingest_tms_eeg
+
+    with progress_bar("writing", enabled=not as_json) as update:
+        plan, result = ingest_tms_eeg(recording, dataset, subject=subject, task=task,
+                                      stim_log=stim_log, session=session, run=run,
+                                      montage=montage,
+                                      line_freq=float(line_freq) if line_freq else None,
+                                      overwrite=overwrite, dry_run=dry_run, progress=update)
+    report_ingest(plan, result, as_json=as_json)
+
+
+@ingest.command()
+@click.argument("session_log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DATASET_ARG
+@common_options
+@click.option("--unblinding-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file, outside every dataset, that maps blinding codes to conditions.")
+@click.option("--new-key", is_flag=True, help="Create --unblinding-key if it does not exist.")
+@click.option("--eeg", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="EEG recorded during stimulation (task 'tacs').")
+@click.option("--allow-high-current", is_flag=True, help="Accept peak currents above 4 mA.")
+@click.option("--montage", help="MNE montage name or electrode file (with --eeg).")
+@click.option("--line-freq", type=click.Choice(["50", "60"]), help="Power-line frequency (Hz).")
+@handle_errors
+def tacs(session_log: Path, dataset: Path, subject: str, session: str | None, overwrite: bool,
+         dry_run: bool, as_json: bool, unblinding_key: Path, new_key: bool, eeg: Path | None,
+         allow_high_current: bool, montage: str | None, line_freq: str | None) -> None:
+    """Record one tACS session from SESSION_LOG (JSON or YAML) in DATASET.
+
+    The log gives device, electrodes (10-10 position and size), current_mA,
+    frequency_Hz, waveform, ramp_up_s, ramp_down_s, duration_s, condition (active or
+    sham; stored blinded), and optionally impedance_kOhm, adherence and setting.
+    """
+    from neurotwin_db.curation.ingest import ingest_tacs
+
+    with progress_bar("writing", enabled=not as_json) as update:
+        plan, result = ingest_tacs(session_log, dataset, subject=subject, session=session,
+                                   unblinding_key=unblinding_key, new_key=new_key, eeg=eeg,
+                                   allow_high_current=allow_high_current, montage=montage,
+                                   line_freq=float(line_freq) if line_freq else None,
+                                   overwrite=overwrite, dry_run=dry_run, progress=update)
+    report_ingest(plan, result, as_json=as_json)

@@ -69,7 +69,8 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     """Curate, catalogue and model the Neurotwin Database.
 
     \b
-    Data stewards:  ntdb init, ntdb dataset add|register, ntdb ingest dicom|eeg
+    Data stewards:  ntdb init, ntdb dataset add|register,
+                    ntdb ingest dicom|eeg|tms-eeg|tacs
     Researchers:    ntdb catalog build|search|show, ntdb get
     Everyone:       ntdb demo OUT   (a small database built from real files)
     """

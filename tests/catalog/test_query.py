@@ -3,6 +3,8 @@ import pytest
 from neurotwin_db.catalog import Catalog, Filters, build_catalog
 from neurotwin_db.errors import CatalogError, DatasetNotFoundError, QueryError
 
+KNOWN = "known: eeg-rest, mri-dicom, mri-template, tacs-home, tms-eeg"
+
 
 @pytest.fixture(scope="module")
 def catalog(demo_db):
@@ -43,13 +45,14 @@ def test_sql_cannot_reach_the_file_system(catalog):
 
 def test_sql_select_works(catalog):
     rows = catalog.sql("SELECT dataset, count(*) AS n FROM files GROUP BY 1 ORDER BY 1")
-    assert [r["dataset"] for r in rows] == ["eeg-rest", "mri-dicom", "mri-template"]
+    assert [r["dataset"] for r in rows] == ["eeg-rest", "mri-dicom", "mri-template", "tacs-home",
+                                            "tms-eeg"]
 
 
 def test_summary(catalog):
     info = catalog.summary("eeg-rest")
     assert info["participants"] == 3 and info["tasks"] == ["rest"]
-    with pytest.raises(DatasetNotFoundError, match="known: eeg-rest, mri-dicom, mri-template"):
+    with pytest.raises(DatasetNotFoundError, match=KNOWN):
         catalog.summary("nope")
 
 
@@ -80,7 +83,7 @@ def test_doi_search_finds_datasets_and_citing_derivatives(plain_bids):
 
 
 def test_unknown_dataset_or_pipeline_is_named(catalog):
-    with pytest.raises(QueryError, match="known: eeg-rest, mri-dicom, mri-template"):
+    with pytest.raises(QueryError, match=KNOWN):
         catalog.search(Filters(dataset=("nope",)))
     with pytest.raises(QueryError, match="known: ntdb-tissue"):
         catalog.search(Filters(derivative=("fmriprep",)))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from neurotwin_db import datalad as dl
-from neurotwin_db.curation.ingest._blinding import blinding_code
+from neurotwin_db.curation.ingest._blinding import find_code, read_key, save_code
 from neurotwin_db.curation.ingest._plan import (
     ApplyResult,
     IngestPlan,
@@ -79,10 +79,13 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
     if any(key.is_relative_to(p) for p in (dataset, *dataset.parents) if dl.is_dataset(p)):
         raise InputError(f"unblinding key {key} is inside a dataset; keep it outside every "
                          f"dataset, e.g. in ~/.config/neurotwin-db/")
-    code = blinding_code(key, dataset=dataset.name, subject=subject, session=session,
-                         condition=str(log["condition"]).lower(), new_key=new_key,
-                         write=not dry_run)
-    sidecar = tacs_sidecar(log, code, Path(session_log))
+    entry = {"dataset": dataset.name, "subject": subject, "session": session,
+             "condition": str(log["condition"]).lower()}
+    codes = read_key(key, new_key=new_key)
+    code, is_new = find_code(codes, **entry)
+    sidecar = tacs_sidecar(log, code, Path(session_log))  # checks it before any write
+    if is_new and not dry_run:
+        save_code(key, codes, code, **entry)
     with tempfile.TemporaryDirectory(prefix="ntdb-tacs-") as tmp:
         if eeg is not None:
             plan = plan_eeg(eeg, dataset, subject=subject, task="tacs", workdir=Path(tmp),
