@@ -164,3 +164,31 @@ def test_bad_labels_and_targets(siemens_dwi, mri, tmp_path):
     (tmp_path / "notbids").mkdir()
     with pytest.raises(InputError, match="not a BIDS dataset"):
         ingest_dicom(siemens_dwi, tmp_path / "notbids", subject="01")
+
+
+def test_a_failure_while_writing_leaves_the_dataset_as_it_was(siemens_dwi, mri, monkeypatch):
+    from neurotwin_db.curation.ingest import _plan
+
+    ingest_dicom(siemens_dwi, mri, subject="01")
+    image = mri / "sub-01/dwi/sub-01_dwi.nii.gz"
+    before = image.read_bytes()
+    (mri / "sub-01/dwi/sub-01_dwi.json").write_text("{}")  # make the re-ingest write again
+    subprocess.run(["git", "-C", str(mri), "commit", "-qam", "edit"], check=True)
+    real_put = _plan._put
+    calls = []
+
+    def failing_put(root, item):
+        calls.append(item.target)
+        if len(calls) == 1:
+            return real_put(root, item)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_plan, "_put", failing_put)
+    (mri / "sub-01/dwi/sub-01_dwi.bval").write_text("9 9\n")  # a second file to rewrite
+    subprocess.run(["git", "-C", str(mri), "commit", "-qam", "edit bval"], check=True)
+    with pytest.raises(OSError, match="disk full"):
+        ingest_dicom(siemens_dwi, mri, subject="01", overwrite=True)
+    status = subprocess.check_output(["git", "-C", str(mri), "status", "--porcelain"],
+                                     text=True)
+    assert status == "" and image.read_bytes() == before
+    assert (mri / "sub-01/dwi/sub-01_dwi.json").read_text() == "{}"

@@ -109,6 +109,8 @@ def apply_plan(plan: IngestPlan, *, overwrite: bool = False,
               (root / p).read_text(encoding="utf-8") != t}
     if not todo and not tables:
         return result  # the same input again: nothing to do
+    replaced = [f.target for f in todo if (root / f.target).exists() or
+                (root / f.target).is_symlink()] + [p for p in tables if (root / p).exists()]
     written: list[Path] = []
     try:
         for done, item in enumerate(todo, start=1):
@@ -120,8 +122,7 @@ def apply_plan(plan: IngestPlan, *, overwrite: bool = False,
         if "participants.tsv" in tables:
             _describe_columns(root, plan.species)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        _roll_back(root, written, replaced)
         raise
     dl.save(root, f"ingest {plan.modality} sub-{plan.subject}",
             record={"action": f"ingest-{plan.modality}", "subject": plan.subject,
@@ -133,6 +134,14 @@ def apply_plan(plan: IngestPlan, *, overwrite: bool = False,
         dl.save(parent, f"record {root.name} after ingest", paths=[root.name],
                 record={"action": "ingest", "dataset": root.name})
     return result
+
+
+def _roll_back(root: Path, written: list[Path], replaced: list[str]) -> None:
+    """Undo a failed apply: remove new files, restore replaced ones from the last commit."""
+    for path in written:
+        path.unlink(missing_ok=True)
+    if replaced:
+        dl.git(root, "checkout", "HEAD", "--", *replaced)
 
 
 def _put(root: Path, item: PlannedFile) -> Path:
