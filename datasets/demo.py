@@ -7,7 +7,8 @@ Stages (later issues add theirs):
 3. ``mri-dicom``: nibabel's Philips and Siemens DICOMs through ``ingest dicom``;
 4. ``eeg-rest``: three simulated resting EEG recordings (EDF) through ``ingest eeg``;
 5. ``tms-eeg`` and ``tacs-home``: stimulation sessions through ``ingest tms-eeg|tacs``;
-6. ``catalog build`` and a few searches.
+6. ``mouse-ephys``: a SpikeGLX Neuropixels run with optogenetics through ``ingest rodent``;
+7. ``catalog build`` and a few searches.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from neurotwin_db.catalog import (
 )
 from neurotwin_db.modelling import SourceDataset, create_derivative, save_derivative
 
-from . import eeg_rest, mri_dicom, mri_template, stimulation
+from . import eeg_rest, mri_dicom, mri_template, rodent_ephys, stimulation
 
 AUTHORS = ["Neurotwin demo"]
 Log = Callable[[str], None]
@@ -77,8 +78,14 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     stimulation.build_tacs(db.root / tacs.path, key)
     log(f"ntdb ingest tacs -> tacs-home: 2 blinded sessions; unblinding key in {key}")
 
+    mice = add_dataset(db, "mouse-ephys", modality="rodent", species="mus musculus",
+                       title="Neuropixels + optogenetics (simulated SpikeGLX)",
+                       authors=AUTHORS)
+    rodent_ephys.build(db.root / mice.path)
+    log("ntdb ingest rodent -> mouse-ephys: SpikeGLX 384 ch as NWB (BEP032) + opto events")
+
     dl.save(db.root, "record demo datasets",
-            paths=[mri.path, dicom.path, eeg.path, tms.path, tacs.path],
+            paths=[mri.path, dicom.path, eeg.path, tms.path, tacs.path, mice.path],
             record={"action": "demo"})
     result = build_catalog(db.root)
     log(f"catalog: {result.files} files from {len(result.indexed)} datasets indexed "
@@ -101,6 +108,6 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
             log(f"    ... and {len(rows) - 4} more")
     per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
                               "FROM files GROUP BY dataset ORDER BY dataset")
-    return {"database": str(db.root), "datasets": [mri.id, dicom.id, eeg.id, tms.id, tacs.id],
-            "files": result.files,
+    ids = [mri.id, dicom.id, eeg.id, tms.id, tacs.id, mice.id]
+    return {"database": str(db.root), "datasets": ids, "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset}

@@ -80,7 +80,9 @@ def bids_version() -> str:
     return str(bids_schema().bids_version)
 
 
-def _clean(value: str) -> str:
+def _clean(value: str, key: str = "") -> str:
+    if key and value.startswith(f"{key}-"):
+        value = value[len(key) + 1:]  # "sub-04" given as a label: the label is "04"
     return re.sub(r"[^A-Za-z0-9]", "", value) or "01"
 
 
@@ -104,7 +106,7 @@ def check_label(key: str, value: str) -> str:
         kind = "[0-9]+" if spec.format == "index" else "[a-zA-Z0-9]+"
         raise EntityError(
             f"{key}={value!r} is not a valid BIDS {spec.format}; it must match {kind} "
-            f"(try {key}={_clean(value)!r})"
+            f"(try {key}={_clean(value, key)!r})"
         )
     if spec.enum and value not in spec.enum:
         raise EntityError(f"{key}={value!r} is not allowed; choose one of {list(spec.enum)}")

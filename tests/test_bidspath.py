@@ -89,3 +89,8 @@ def test_lenient_parse_returns_none():
 def test_name_without_the_folder_label_says_so():
     with pytest.raises(EntityError, match="lacks sub-01"):
         split_relpath("sub-01/anat/notes.txt")
+
+
+def test_prefixed_label_suggests_the_bare_label():
+    with pytest.raises(EntityError, match="try sub='04'"):
+        BIDSPath.create(sub="sub-04", suffix="T1w")

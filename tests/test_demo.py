@@ -11,7 +11,7 @@ VALIDATOR = Path(sys.executable).parent / "bids-validator-deno"
 
 
 @pytest.mark.parametrize("dataset", ["mri-template", "mri-dicom", "eeg-rest", "tms-eeg",
-                                     "tacs-home"])
+                                     "tacs-home", "mouse-ephys"])
 def test_demo_datasets_pass_the_official_validator(demo_db, dataset):
     proc = subprocess.run([str(VALIDATOR), "--json", str(demo_db / dataset)],
                           capture_output=True, text=True)

@@ -182,3 +182,37 @@ def tacs(session_log: Path, dataset: Path, subject: str, session: str | None, ov
                                    line_freq=float(line_freq) if line_freq else None,
                                    overwrite=overwrite, dry_run=dry_run, progress=update)
     report_ingest(plan, result, as_json=as_json)
+
+
+@ingest.command()
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@DATASET_ARG
+@common_options
+@click.option("--task", default="rec", show_default=True, help="Task label.")
+@click.option("--species", type=click.Choice(["mus musculus", "rattus norvegicus"]),
+              default="mus musculus", show_default=True)
+@click.option("--strain", help="Strain, e.g. C57BL/6J.")
+@click.option("--strain-rrid", help="RRID of the strain, e.g. RRID:IMSR_JAX:000664.")
+@click.option("--opto-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of light trains: onset, duration, wavelength_nm, power_mW, "
+                   "pulse_frequency_Hz, pulse_width_ms, site.")
+@click.option("--line-freq", type=click.Choice(["50", "60"]), default="50", show_default=True)
+@handle_errors
+def rodent(src: Path, dataset: Path, subject: str, session: str | None, overwrite: bool,
+           dry_run: bool, as_json: bool, task: str, species: str, strain: str | None,
+           strain_rrid: str | None, opto_log: Path | None, line_freq: str) -> None:
+    """Ingest a Neuropixels SpikeGLX recording (SRC: run folder or .ap.bin) into DATASET.
+
+    Read with spikeinterface, written as NWB (pynwb) in the BEP032 ecephys/ layout with
+    _ecephys.json, _channels.tsv, _electrodes.tsv and _probes.tsv; optogenetic trains
+    become events plus an _optogenetics.json sidecar. ecephys/ is in .bidsignore while
+    BEP032 is a draft.
+    """
+    from neurotwin_db.curation.ingest import ingest_rodent
+
+    with progress_bar("writing", enabled=not as_json) as update:
+        plan, result = ingest_rodent(src, dataset, subject=subject, task=task, species=species,
+                                     strain=strain, strain_rrid=strain_rrid, session=session,
+                                     opto_log=opto_log, line_freq=float(line_freq),
+                                     overwrite=overwrite, dry_run=dry_run, progress=update)
+    report_ingest(plan, result, as_json=as_json)

@@ -70,7 +70,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
 
     \b
     Data stewards:  ntdb init, ntdb dataset add|register,
-                    ntdb ingest dicom|eeg|tms-eeg|tacs
+                    ntdb ingest dicom|eeg|tms-eeg|tacs|rodent
     Researchers:    ntdb catalog build|search|show, ntdb get
     Everyone:       ntdb demo OUT   (a small database built from real files)
     """

@@ -44,7 +44,8 @@ def test_every_file_has_the_entities_of_its_name(demo_db):
 def test_demo_catalog_has_all_tables(demo_db):
     catalog = Catalog(demo_db / ".ntdb" / "catalog")
     datasets = {r["id"]: r for r in catalog.sql("SELECT * FROM datasets")}
-    assert set(datasets) == {"eeg-rest", "mri-dicom", "mri-template", "tacs-home", "tms-eeg"}
+    assert set(datasets) == {"eeg-rest", "mouse-ephys", "mri-dicom", "mri-template", "tacs-home",
+                             "tms-eeg"}
     assert datasets["eeg-rest"]["modality"] == "eeg"
     assert len(datasets["eeg-rest"]["commit"]) == 40
     deriv = catalog.sql("SELECT * FROM derivatives")

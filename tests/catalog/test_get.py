@@ -60,7 +60,7 @@ def test_get_derivative_files_from_a_nested_subdataset(clone):
 def test_clone_can_be_indexed_without_content(clone, demo_db, tmp_path):
     """A clone's catalog (from git trees and annex keys) equals the origin's."""
     result = build_catalog(clone, out=tmp_path / "fresh", save=False)
-    assert result.written and len(result.indexed) == 5
+    assert result.written and len(result.indexed) == 6
     fresh = Catalog(tmp_path / "fresh")
     origin = Catalog(demo_db / ".ntdb" / "catalog")
     cols = "dataset, path, sub, suffix, size, annexed"

@@ -3,7 +3,7 @@ import pytest
 from neurotwin_db.catalog import Catalog, Filters, build_catalog
 from neurotwin_db.errors import CatalogError, DatasetNotFoundError, QueryError
 
-KNOWN = "known: eeg-rest, mri-dicom, mri-template, tacs-home, tms-eeg"
+KNOWN = "known: eeg-rest, mouse-ephys, mri-dicom, mri-template, tacs-home, tms-eeg"
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def test_filters_combine(catalog):
     rows = catalog.search(Filters(modality=("eeg",), sub=("sub-01", "02"), suffix=("eeg",)))
     assert {r["sub"] for r in rows} == {"01", "02"}
     assert {r["extension"] for r in rows} == {".edf", ".json"}
-    assert catalog.search(Filters(modality=("rodent",))) == []
+    assert catalog.search(Filters(modality=("rodent",), sub=("01",))) == []
 
 
 def test_derivative_filter(catalog):
@@ -45,8 +45,8 @@ def test_sql_cannot_reach_the_file_system(catalog):
 
 def test_sql_select_works(catalog):
     rows = catalog.sql("SELECT dataset, count(*) AS n FROM files GROUP BY 1 ORDER BY 1")
-    assert [r["dataset"] for r in rows] == ["eeg-rest", "mri-dicom", "mri-template", "tacs-home",
-                                            "tms-eeg"]
+    assert [r["dataset"] for r in rows] == ["eeg-rest", "mouse-ephys", "mri-dicom",
+                                            "mri-template", "tacs-home", "tms-eeg"]
 
 
 def test_summary(catalog):

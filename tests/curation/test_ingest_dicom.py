@@ -43,8 +43,9 @@ def test_siemens_dicom_becomes_a_bids_dwi(siemens_dwi, mri):
     before = {p.name: p.read_bytes() for p in siemens_dwi.iterdir()}
     plan, result = ingest_dicom(siemens_dwi, mri, subject="01", session="pre")
     stem = "sub-01/ses-pre/dwi/sub-01_ses-pre_dwi"
-    assert sorted(result.written) == sorted(f"{stem}{e}" for e in
-                                            (".nii.gz", ".json", ".bval", ".bvec"))
+    assert sorted(result.written) == sorted(
+        [f"{stem}{e}" for e in (".nii.gz", ".json", ".bval", ".bvec")]
+        + ["participants.tsv", "sub-01/ses-pre/sub-01_ses-pre_scans.tsv"])
     image = nibabel.load(mri / f"{stem}.nii.gz")
     assert image.shape == (36, 36, 48, 2)
     assert len((mri / f"{stem}.bval").read_text().split()) == 2  # one b-value per volume
@@ -56,7 +57,7 @@ def test_siemens_dicom_becomes_a_bids_dwi(siemens_dwi, mri):
     assert scans[0] == "filename\tacq_time"
     assert scans[1].startswith("dwi/sub-01_ses-pre_dwi.nii.gz\t2010-01-14T20:29:59")
     assert "sub-01\thomo sapiens" in (mri / "participants.tsv").read_text()
-    assert _log(mri)[0] == "[ntdb] ingest mri sub-01"  # one save for the whole ingest
+    assert _log(mri)[0] == "[ntdb] ingest mri sub-01 ses-pre"  # one save for the whole ingest
     assert {p.name: p.read_bytes() for p in siemens_dwi.iterdir()} == before
     assert not list(mri.rglob("*.dcm"))
 
@@ -73,7 +74,7 @@ def test_running_again_is_a_no_op_and_different_content_needs_overwrite(siemens_
         ingest_dicom(siemens_dwi, mri, subject="01")
     assert sidecar.read_text() == "{}"
     _, forced = ingest_dicom(siemens_dwi, mri, subject="01", overwrite=True)
-    assert forced.written == ["sub-01/dwi/sub-01_dwi.json"]
+    assert forced.written == ["sub-01/dwi/sub-01_dwi.json"]  # tables already up to date
 
 
 def test_dry_run_writes_nothing(siemens_dwi, mri):

@@ -62,7 +62,7 @@ def test_round_trip_every_input_format(recordings, eeg_ds, fmt):
     assert (eeg_ds / "sub-01/eeg/sub-01_space-CapTrak_electrodes.tsv").is_file()
     events = (eeg_ds / "sub-01/eeg/sub-01_task-rest_events.tsv").read_text().splitlines()
     assert events[0].startswith("onset\tduration") and len(events) == 3
-    assert "sub-01/sub-01_scans.tsv" not in result.written
+    assert "sub-01/sub-01_scans.tsv" in result.written  # mne-bids' own scans.tsv is merged
     scans = (eeg_ds / "sub-01/sub-01_scans.tsv").read_text()
     expected = "n/a" if fmt == "eeglab" else "2024-03-05T09:30:00"  # EEGLAB keeps no date
     assert scans.count(expected) == 1
@@ -94,3 +94,43 @@ def test_missing_line_frequency_and_bad_montage(recordings, eeg_ds):
         ingest_eeg(paths["edf"], eeg_ds, subject="01", task="rest", line_freq=50,
                    montage="nope")
     assert not (eeg_ds / "sub-01").exists()
+
+
+def test_unrelated_changes_are_not_committed_with_the_ingest(recordings, eeg_ds):
+    _, paths = recordings
+    (eeg_ds / "stray.txt").write_text("mine")
+    ingest_eeg(paths["edf"], eeg_ds, subject="05", task="rest", line_freq=50)
+    committed = subprocess.check_output(["git", "-C", str(eeg_ds), "show", "--name-only",
+                                         "--format=", "HEAD"], text=True).split()
+    assert "stray.txt" not in committed and "participants.tsv" in committed
+    status = subprocess.check_output(["git", "-C", str(eeg_ds), "status", "--porcelain"],
+                                     text=True)
+    assert status.strip() == "?? stray.txt"
+    message = subprocess.check_output(["git", "-C", str(eeg_ds), "log", "-1", "--format=%B"],
+                                      text=True)
+    assert str(paths["edf"].parent) not in message  # a fingerprint, not the source path
+
+
+def test_truncated_edf_is_refused(recordings, eeg_ds, tmp_path):
+    _, paths = recordings
+    cut = tmp_path / "cut.edf"
+    data = paths["edf"].read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    with pytest.raises(InputError, match="looks truncated"):
+        ingest_eeg(cut, eeg_ds, subject="06", task="rest", line_freq=50)
+    assert not (eeg_ds / "sub-06").exists()
+
+
+def test_ingest_respects_the_registered_modality(recordings, db):
+    _, paths = recordings
+    add_dataset(db, "mri", modality="mri")
+    with pytest.raises(InputError, match="registered as a mri dataset"):
+        ingest_eeg(paths["edf"], db.root / "mri", subject="01", task="rest", line_freq=50)
+
+
+def test_template_positions_are_labelled_as_such(recordings, eeg_ds):
+    _, paths = recordings
+    ingest_eeg(paths["edf"], eeg_ds, subject="07", task="rest", line_freq=50,
+               montage="standard_1020")
+    coords = json.loads(next((eeg_ds / "sub-07/eeg").glob("*_coordsystem.json")).read_text())
+    assert "not digitized" in coords["EEGCoordinateSystemDescription"]

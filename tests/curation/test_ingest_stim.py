@@ -45,6 +45,12 @@ def stim_ds(db):
     return db.root / "stim"
 
 
+@pytest.fixture
+def tacs_ds(db):
+    add_dataset(db, "tacs", modality="tacs")
+    return db.root / "tacs"
+
+
 def _pulses(tmp_path, rows, header="time,intensity,coil,target,pulse_shape"):
     path = tmp_path / "pulses.csv"
     path.write_text(header + "\n" + "".join(r + "\n" for r in rows))
@@ -93,42 +99,42 @@ def test_bad_tms_logs_name_the_file_and_write_nothing(edf, stim_ds, tmp_path, ro
     assert not (stim_ds / "sub-01").exists()
 
 
-def test_tacs_session_is_blinded_and_valid(edf, stim_ds, tmp_path):
+def test_tacs_session_is_blinded_and_valid(edf, tacs_ds, tmp_path):
     log = tmp_path / "session.yaml"
     log.write_text(SESSION)
     key = tmp_path / "keys" / "unblinding.json"
-    _, result = ingest_tacs(log, stim_ds, subject="01", session="01", unblinding_key=key,
+    _, result = ingest_tacs(log, tacs_ds, subject="01", session="01", unblinding_key=key,
                             new_key=True, eeg=edf, line_freq=50)
-    nibs = json.loads((stim_ds / "sub-01/ses-01/nibs/sub-01_ses-01_task-tacs_nibs.json")
+    nibs = json.loads((tacs_ds / "sub-01/ses-01/nibs/sub-01_ses-01_task-tacs_nibs.json")
                       .read_text())
     validate_instance(nibs, "nibs_tes", source="test")
     assert nibs["Condition"] == "blinded" and "sham" not in json.dumps(nibs)
     assert nibs["ElectrodeSet"][1] == {"Position": "Fp2", "Shape": "disc", "Size": [25.0],
                                        "SizeUnits": "mm"}
-    eeg_json = json.loads((stim_ds / "sub-01/ses-01/eeg/sub-01_ses-01_task-tacs_eeg.json")
+    eeg_json = json.loads((tacs_ds / "sub-01/ses-01/eeg/sub-01_ses-01_task-tacs_eeg.json")
                           .read_text())
     assert eeg_json["ElectricalStimulation"] is True
     assert "40 Hz" in eeg_json["ElectricalStimulationParameters"]
     codes = json.loads(key.read_text())["codes"]
     assert codes[nibs["BlindingCode"]]["condition"] == "sham"
     assert os.stat(key).st_mode & 0o777 == 0o600
-    assert _validator_errors(stim_ds) == []
-    _, again = ingest_tacs(log, stim_ds, subject="01", session="01", unblinding_key=key, eeg=edf,
+    assert _validator_errors(tacs_ds) == []
+    _, again = ingest_tacs(log, tacs_ds, subject="01", session="01", unblinding_key=key, eeg=edf,
                            line_freq=50)
     assert again.written == []  # same code, same files
 
 
-def test_tacs_without_eeg_and_the_key_rules(stim_ds, tmp_path):
+def test_tacs_without_eeg_and_the_key_rules(tacs_ds, tmp_path):
     log = tmp_path / "session.yaml"
     log.write_text(SESSION)
     with pytest.raises(InputError, match="--new-key"):
-        ingest_tacs(log, stim_ds, subject="02", unblinding_key=tmp_path / "missing.json")
+        ingest_tacs(log, tacs_ds, subject="02", unblinding_key=tmp_path / "missing.json")
     with pytest.raises(InputError, match="inside a dataset"):
-        ingest_tacs(log, stim_ds, subject="02", unblinding_key=stim_ds / "key.json",
+        ingest_tacs(log, tacs_ds, subject="02", unblinding_key=tacs_ds / "key.json",
                     new_key=True)
-    _, result = ingest_tacs(log, stim_ds, subject="02", unblinding_key=tmp_path / "k.json",
+    _, result = ingest_tacs(log, tacs_ds, subject="02", unblinding_key=tmp_path / "k.json",
                             new_key=True)
-    assert result.written == ["sub-02/nibs/sub-02_task-tacs_nibs.json"]
+    assert "sub-02/nibs/sub-02_task-tacs_nibs.json" in result.written
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -138,18 +144,41 @@ def test_tacs_without_eeg_and_the_key_rules(stim_ds, tmp_path):
     (("condition: sham", "condition: maybe"), "active or sham"),
     (("size: 50x50", "size: big"), "electrode size"),
 ])
-def test_bad_tacs_logs(stim_ds, tmp_path, change, message):
+def test_bad_tacs_logs(tacs_ds, tmp_path, change, message):
     log = tmp_path / "session.yaml"
     log.write_text(SESSION.replace(*change))
     with pytest.raises(InputError, match=message):
-        ingest_tacs(log, stim_ds, subject="03", unblinding_key=tmp_path / "k.json",
+        ingest_tacs(log, tacs_ds, subject="03", unblinding_key=tmp_path / "k.json",
                     new_key=True)
-    assert not (stim_ds / "sub-03").exists() and not (tmp_path / "k.json").exists()
+    assert not (tacs_ds / "sub-03").exists() and not (tmp_path / "k.json").exists()
 
 
-def test_high_current_passes_when_allowed(stim_ds, tmp_path):
+def test_high_current_passes_when_allowed(tacs_ds, tmp_path):
     log = tmp_path / "session.yaml"
     log.write_text(SESSION.replace("current_mA: 2.0", "current_mA: 4.5"))
-    _, result = ingest_tacs(log, stim_ds, subject="04", unblinding_key=tmp_path / "k.json",
+    _, result = ingest_tacs(log, tacs_ds, subject="04", unblinding_key=tmp_path / "k.json",
                             new_key=True, allow_high_current=True)
     assert result.saved
+
+
+def test_failed_tacs_ingest_leaves_no_code_in_the_key(tacs_ds, tmp_path):
+    log = tmp_path / "session.yaml"
+    log.write_text(SESSION)
+    fake = tmp_path / "fake.edf"
+    fake.write_text("not an EDF")
+    with pytest.raises(InputError, match="MNE cannot read"):
+        ingest_tacs(log, tacs_ds, subject="05", unblinding_key=tmp_path / "k.json",
+                    new_key=True, eeg=fake, line_freq=50)
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_repeated_pulse_times_and_unknown_positions_are_refused(edf, stim_ds, tacs_ds,
+                                                                 tmp_path):
+    log = _pulses(tmp_path, ["2,60,C-B60,C3,biphasic", "2,60,C-B60,C3,biphasic"])
+    with pytest.raises(InputError, match="more than one pulse at 2.0 s"):
+        ingest_tms_eeg(edf, stim_ds, subject="01", task="tep", stim_log=log, line_freq=50)
+    session = tmp_path / "session.yaml"
+    session.write_text(SESSION.replace("position: F3", "position: XYZ"))
+    with pytest.raises(InputError, match="not a 10-10"):
+        ingest_tacs(session, tacs_ds, subject="06", unblinding_key=tmp_path / "k.json",
+                    new_key=True)

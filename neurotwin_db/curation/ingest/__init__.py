@@ -14,6 +14,7 @@ from neurotwin_db.curation.ingest._plan import (
 )
 from neurotwin_db.curation.ingest.dicom import convert, ingest_dicom, plan_dicom
 from neurotwin_db.curation.ingest.eeg import ingest_eeg, plan_eeg, read_recording
+from neurotwin_db.curation.ingest.rodent import check_spikeglx, ingest_rodent
 from neurotwin_db.curation.ingest.stim import ingest_tacs, ingest_tms_eeg
 
 __all__ = [
@@ -23,10 +24,12 @@ __all__ = [
     "Rule",
     "apply_plan",
     "check_dataset",
+    "check_spikeglx",
     "classify",
     "convert",
     "ingest_dicom",
     "ingest_eeg",
+    "ingest_rodent",
     "ingest_tacs",
     "ingest_tms_eeg",
     "load_rules",

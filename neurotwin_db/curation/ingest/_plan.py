@@ -9,6 +9,7 @@ one DataLad save.
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import shutil
@@ -75,8 +76,14 @@ class ApplyResult:
     saved: bool = False
 
 
-def check_dataset(dataset: Path) -> Path:
-    """The dataset root, if it is a BIDS DataLad dataset; else a clear error."""
+# which registered dataset modalities each ingest may write into
+ACCEPTS = {"mri": ("mri", "rodent", "multi"), "eeg": ("eeg", "multi"),
+           "tms-eeg": ("tms-eeg", "multi"), "tacs": ("tacs", "multi"),
+           "rodent": ("rodent", "multi")}
+
+
+def check_dataset(dataset: Path, kind: str | None = None) -> Path:
+    """The dataset root, if it is a BIDS DataLad dataset fit for a ``kind`` ingest."""
     dataset = Path(dataset).resolve()
     if not (dataset / "dataset_description.json").is_file():
         raise InputError(f"{dataset} is not a BIDS dataset (no dataset_description.json); "
@@ -84,6 +91,15 @@ def check_dataset(dataset: Path) -> Path:
     if not dl.is_dataset(dataset):
         raise InputError(f"{dataset} is not a DataLad dataset; every ingest is recorded with "
                          f"DataLad: create the dataset with `ntdb dataset add`")
+    registry = dataset.parent / ".ntdb" / "registry.json"
+    if kind is not None and registry.is_file():
+        entries = json.loads(registry.read_text(encoding="utf-8")).get("datasets", [])
+        modality = next((e["modality"] for e in entries if e.get("path") == dataset.name), None)
+        if modality is not None and modality not in ACCEPTS[kind]:
+            raise InputError(f"{dataset.name} is registered as a {modality} dataset; "
+                             f"`ingest {kind}` writes into {' or '.join(ACCEPTS[kind])} "
+                             f"datasets (add one with `ntdb dataset add DB NAME --modality "
+                             f"{ACCEPTS[kind][0]}`)")
     return dataset
 
 
@@ -119,15 +135,19 @@ def apply_plan(plan: IngestPlan, *, overwrite: bool = False,
             progress(Progress(item.target, done, len(todo), "written"))
         for path, text in tables.items():
             write_text(root / path, text, overwrite=True)
-        if "participants.tsv" in tables:
-            _describe_columns(root, plan.species)
+            result.written.append(path)
+        if "participants.tsv" in tables and _describe_columns(root, plan.species):
+            result.written.append("participants.json")
     except BaseException:
         _roll_back(root, written, replaced)
         raise
-    dl.save(root, f"ingest {plan.modality} sub-{plan.subject}",
+    session = f" ses-{plan.session}" if plan.session else ""
+    # only what this ingest wrote is committed: other changes in the dataset stay as they are
+    dl.save(root, f"ingest {plan.modality} sub-{plan.subject}{session}",
+            paths=result.written,
             record={"action": f"ingest-{plan.modality}", "subject": plan.subject,
                     "session": plan.session, "source": plan.source,
-                    "files": len(result.written)})
+                    "overwrite": bool(replaced), "files": len(result.written)})
     result.saved = True
     parent = root.parent
     if (parent / ".ntdb" / "config.json").is_file() and dl.is_dataset(parent):
@@ -182,7 +202,7 @@ def _table_updates(plan: IngestPlan) -> dict[str, str]:
     return updates
 
 
-def _describe_columns(root: Path, species: str) -> None:
+def _describe_columns(root: Path, species: str) -> bool:
     """Give every participants.tsv column a description in participants.json."""
     path = root / "participants.json"
     described = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -191,3 +211,18 @@ def _describe_columns(root: Path, species: str) -> None:
     missing = {c: known.get(c, {"Description": c}) for c in header if c not in described}
     if missing:
         write_json(path, {**described, **missing}, overwrite=True)
+    return bool(missing)
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """A short hash of source files (names relative to their folder, sizes, contents).
+
+    Commit records carry this instead of source paths, which can hold personal names
+    or reveal a blinded condition.
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    for path in sorted(paths):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 16))  # the header: enough to tell recordings apart
+    return digest.hexdigest()

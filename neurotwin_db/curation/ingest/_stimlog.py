@@ -10,6 +10,7 @@ import csv
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,13 @@ def read_tms_log(path: Path) -> TmsLog:
     if missing:
         raise InputError(f"stimulation log {path} lacks column(s) {missing}; a TMS log needs "
                          f"{', '.join(TMS_REQUIRED)} (and target or target_x/y/z)")
-    return TmsLog(path, device, [_pulse(row, n, path) for n, row in enumerate(rows, 1)])
+    pulses = [_pulse(row, n, path) for n, row in enumerate(rows, 1)]
+    times = [p["onset"] for p in pulses]
+    repeated = sorted({t for t in times if times.count(t) > 1})
+    if repeated:
+        raise InputError(f"stimulation log {path}: more than one pulse at {repeated[0]} s; "
+                         f"each row is one pulse at its own time")
+    return TmsLog(path, device, pulses)
 
 
 def _pulse(row: dict[str, Any], number: int, path: Path) -> dict[str, Any]:
@@ -142,7 +149,9 @@ def read_tacs_log(path: Path, *, allow_high_current: bool = False) -> dict[str, 
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (OSError, json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read session log {path}: {exc}") from None
+        first = str(exc).splitlines()[0]
+        raise InputError(f"cannot read session log {path}: {first}; it must be YAML or JSON"
+                         ) from None
     if not isinstance(data, dict):
         raise InputError(f"session log {path} must be a mapping of keys to values")
     missing = [k for k in TACS_REQUIRED if k not in data]
@@ -205,5 +214,17 @@ def _electrode(item: Any, source: Path) -> dict[str, Any]:
     shape, first, second = match.groups()
     size = [float(first)] + ([float(second)] if second else [])
     shape = shape or ("rect" if second else "disc")
-    return {"Position": str(item["position"]), "Shape": shape, "Size": size,
-            "SizeUnits": "mm"}
+    position = str(item["position"])
+    if position.lower() not in _ten_ten_names():
+        raise InputError(f"session log {source}: electrode position {position!r} is not a "
+                         f"10-10/10-05 name (e.g. F3, Fp2, CPz)")
+    return {"Position": position, "Shape": shape, "Size": size, "SizeUnits": "mm"}
+
+
+@cache
+def _ten_ten_names() -> frozenset[str]:
+    import mne
+
+    names = mne.channels.get_builtin_montages()
+    name = "colin27_1005" if "colin27_1005" in names else "standard_1005"  # MNE 1.13 rename
+    return frozenset(n.lower() for n in mne.channels.make_standard_montage(name).ch_names)

@@ -21,6 +21,7 @@ from neurotwin_db.curation.ingest._plan import (
     PlannedFile,
     apply_plan,
     check_dataset,
+    fingerprint,
 )
 from neurotwin_db.errors import InputError
 from neurotwin_db.progress import ProgressCallback, ignore_progress
@@ -115,14 +116,15 @@ def plan_dicom(src: Path, dataset: Path, *, subject: str, workdir: Path,
                session: str | None = None, task: str | None = None,
                heuristic: Path | None = None, species: str = "homo sapiens") -> IngestPlan:
     """Convert ``src`` in ``workdir`` and plan where each series goes in ``dataset``."""
-    dataset = check_dataset(dataset)
+    dataset = check_dataset(dataset, "mri")
     check_label("sub", subject)
     if session is not None:
         check_label("ses", session)
     if task is not None:
         check_label("task", task)
     rules = load_rules(heuristic)
-    plan = IngestPlan(dataset, "mri", subject, session, species=species, source=str(src),
+    plan = IngestPlan(dataset, "mri", subject, session, species=species,
+                      source=fingerprint([p for p in Path(src).rglob("*") if p.is_file()]),
                       participant={"participant_id": f"sub-{subject}", "species": species})
     placed: list[tuple[Series, Rule, BIDSPath]] = []
     for series in convert(src, workdir):

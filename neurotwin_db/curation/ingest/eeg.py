@@ -6,6 +6,7 @@ plan/apply path as every ingest (atomic, idempotent, one DataLad save).
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import warnings
@@ -19,6 +20,7 @@ from neurotwin_db.curation.ingest._plan import (
     PlannedFile,
     apply_plan,
     check_dataset,
+    fingerprint,
 )
 from neurotwin_db.curation.ingest._tables import parse_tsv
 from neurotwin_db.errors import InputError
@@ -26,6 +28,7 @@ from neurotwin_db.progress import ProgressCallback, ignore_progress
 
 logger = logging.getLogger(__name__)
 
+TRUNCATION_SIGNS = ("does not match the file size", "truncat", "shorter than expected")
 # Formats BIDS accepts for EEG are kept as they are; others (FIF, ...) become BrainVision.
 BIDS_EEG_EXTENSIONS = {".edf": "EDF", ".bdf": "BDF", ".vhdr": "BrainVision", ".set": "EEGLAB"}
 
@@ -40,12 +43,17 @@ def read_recording(path: Path) -> Any:
                          f"(.edf, .bdf, .vhdr, .set or .fif)")
     try:
         with warnings.catch_warnings(record=True) as caught:
-            raw = mne.io.read_raw(path, preload=False, verbose="error")
+            warnings.simplefilter("always")
+            # "warning" level: MNE only emits its warnings (e.g. truncation) at this level
+            raw = mne.io.read_raw(path, preload=False, verbose="warning")
     except Exception as exc:  # MNE raises many types for unreadable files
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = str(exc).splitlines()[0] if str(exc) else "not a recording format MNE knows"
         raise InputError(f"MNE cannot read {path} ({first}); check the file is complete and "
                          f"in a format MNE reads (EDF, BDF, BrainVision, EEGLAB, FIF)") from None
     for item in caught:
+        if any(s in str(item.message) for s in TRUNCATION_SIGNS):
+            raise InputError(f"{path} looks truncated (MNE: {item.message}); copy the complete "
+                             f"recording and retry")
         logger.info("reading %s: %s", path.name, item.message)
     return raw
 
@@ -62,8 +70,9 @@ def resolve_montage(name: str | None) -> Any:
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
             raise InputError(f"cannot read montage file {name}: {exc}") from None
     builtin = mne.channels.get_builtin_montages()
-    if name == "standard_1020" and "colin27_1020" in builtin:
-        name = "colin27_1020"  # MNE 1.13 renamed it
+    renamed = {"standard_1020": "colin27_1020", "standard_1005": "colin27_1005"}
+    if name in renamed and renamed[name] in builtin:
+        name = renamed[name]  # MNE 1.13 renamed them
     if name not in builtin:
         raise InputError(f"montage {name!r} is neither a file nor an MNE built-in; try "
                          f"standard_1020, standard_1005 or a .elc/.sfp/.bvef file")
@@ -72,11 +81,12 @@ def resolve_montage(name: str | None) -> Any:
 
 def plan_eeg(recording: Path, dataset: Path, *, subject: str, task: str, workdir: Path,
              session: str | None = None, run: int | None = None, montage: str | None = None,
-             line_freq: float | None = None, species: str = "homo sapiens") -> IngestPlan:
+             line_freq: float | None = None, species: str = "homo sapiens",
+             kind: str = "eeg") -> IngestPlan:
     """Write the recording with mne-bids into ``workdir`` and plan its files for ``dataset``."""
     from mne_bids import BIDSPath, write_raw_bids
 
-    dataset = check_dataset(dataset)
+    dataset = check_dataset(dataset, kind)
     for key, value in (("sub", subject), ("task", task), ("ses", session), ("run", run)):
         if value is not None:
             check_label(key, str(value))
@@ -105,15 +115,30 @@ def plan_eeg(recording: Path, dataset: Path, *, subject: str, task: str, workdir
     for item in caught:
         logger.info("mne-bids: %s", item.message)
     plan = IngestPlan(dataset, "eeg", subject, session, species=species,
-                      source=str(Path(recording).resolve()))
+                      source=fingerprint([Path(recording)]))
     written = sorted(p for p in (workdir / f"sub-{subject}").rglob("*") if p.is_file())
     for file in written:
         if file.name.endswith("_scans.tsv"):
             continue
         plan.files.append(PlannedFile(str(file.relative_to(workdir)), source=file))
+    if layout is not None:
+        _note_template(plan, montage)
     plan.scans = _scans_rows(workdir, written)
     plan.participant = _participant(workdir, subject, species)
     return plan
+
+
+def _note_template(plan: IngestPlan, montage: str | None) -> None:
+    """Say in coordsystem.json that the positions come from a template, not a digitizer."""
+    for item in plan.files:
+        if item.target.endswith("_coordsystem.json") and item.source is not None:
+            doc = json.loads(item.source.read_text(encoding="utf-8"))
+            doc["EEGCoordinateSystemDescription"] = (
+                f"Template positions from the MNE montage {montage!r}, not digitized "
+                f"for this participant.")
+            index = plan.files.index(item)
+            plan.files[index] = PlannedFile(item.target, content=(
+                json.dumps(doc, indent=4) + "\n").encode())
 
 
 def _scans_rows(workdir: Path, written: list[Path]) -> list[tuple[str, str | None]]:

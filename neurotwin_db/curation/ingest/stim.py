@@ -20,6 +20,7 @@ from neurotwin_db.curation.ingest._plan import (
     PlannedFile,
     apply_plan,
     check_dataset,
+    fingerprint,
 )
 from neurotwin_db.curation.ingest._stimlog import (
     TMS_EVENT_COLUMNS,
@@ -46,8 +47,10 @@ def ingest_tms_eeg(recording: Path, dataset: Path, *, subject: str, task: str,
     log = read_tms_log(stim_log)
     with tempfile.TemporaryDirectory(prefix="ntdb-tms-") as tmp:
         plan = plan_eeg(recording, dataset, subject=subject, task=task, workdir=Path(tmp),
-                        session=session, run=run, montage=montage, line_freq=line_freq)
-        plan.modality, plan.source = "tms-eeg", f"{plan.source} + {Path(stim_log).resolve()}"
+                        session=session, run=run, montage=montage, line_freq=line_freq,
+                        kind="tms-eeg")
+        plan.modality = "tms-eeg"
+        plan.source = fingerprint([Path(recording), Path(stim_log)])
         eeg_json = _find(plan, "_eeg.json")
         sidecar = json.loads(_content(eeg_json))
         duration = float(sidecar.get("RecordingDuration", float("inf")))
@@ -73,7 +76,7 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
                 dry_run: bool = False, progress: ProgressCallback = ignore_progress
                 ) -> tuple[IngestPlan, ApplyResult | None]:
     """Record one tACS session (blinded), with the EEG recorded during it if given."""
-    dataset = check_dataset(dataset)
+    dataset = check_dataset(dataset, "tacs")
     log = read_tacs_log(session_log, allow_high_current=allow_high_current)
     key = Path(unblinding_key).resolve()
     if any(key.is_relative_to(p) for p in (dataset, *dataset.parents) if dl.is_dataset(p)):
@@ -84,12 +87,11 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
     codes = read_key(key, new_key=new_key)
     code, is_new = find_code(codes, **entry)
     sidecar = tacs_sidecar(log, code, Path(session_log))  # checks it before any write
-    if is_new and not dry_run:
-        save_code(key, codes, code, **entry)
     with tempfile.TemporaryDirectory(prefix="ntdb-tacs-") as tmp:
         if eeg is not None:
             plan = plan_eeg(eeg, dataset, subject=subject, task="tacs", workdir=Path(tmp),
-                            session=session, montage=montage, line_freq=line_freq)
+                            session=session, montage=montage, line_freq=line_freq,
+                            kind="tacs")
             eeg_json = _find(plan, "_eeg.json")
             stem = eeg_json.target.removesuffix("_eeg.json")
             merged = {**json.loads(_content(eeg_json)), "ElectricalStimulation": True,
@@ -103,12 +105,17 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
             folder = f"sub-{subject}" + (f"/ses-{session}" if session else "")
             name = f"sub-{subject}" + (f"_ses-{session}" if session else "") + "_task-tacs"
             stem = f"{folder}/nibs/{name}"
-        plan.modality, plan.source = "tacs", str(Path(session_log).resolve())
+        # a fingerprint, not the log's path: a file name such as sham.yaml would unblind
+        plan.modality = "tacs"
+        plan.source = fingerprint([Path(session_log), *([Path(eeg)] if eeg else [])])
         plan.files.append(PlannedFile(_nibs_target(stem), content=_json(sidecar)))
         _ignore_nibs(plan)
         if dry_run:
             return plan, None
-        return plan, apply_plan(plan, overwrite=overwrite, progress=progress)
+        result = apply_plan(plan, overwrite=overwrite, progress=progress)
+    if is_new:  # only once the session is recorded: a failed ingest leaves no code behind
+        save_code(key, codes, code, **entry)
+    return plan, result
 
 
 def _nibs_target(stem: str) -> str:
