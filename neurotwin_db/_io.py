@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from neurotwin_db.errors import OutputExistsError
@@ -16,22 +18,40 @@ def write_text(path: Path, text: str, *, overwrite: bool = False) -> Path:
     return write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
-def write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; refuse to replace unless ``overwrite``."""
+@contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` (mode 0644).
+
+    On any failure the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield Path(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; refuse to replace unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path)
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)
     return path
+
+
+def copy_file(source: Path, path: Path) -> Path:
+    """Copy ``source`` to ``path`` atomically (replacing it)."""
+    with atomic_target(path) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(path)
 
 
 def write_json(path: Path, payload: Mapping[str, object] | Sequence[object], *,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pyarrow.parquet as pq
 
 from neurotwin_db import __version__
 from neurotwin_db import datalad as dl
-from neurotwin_db._io import write_json
+from neurotwin_db._io import atomic_target, write_json
 from neurotwin_db.catalog._database import (
     Database,
     describe_dataset,
@@ -241,16 +239,8 @@ def _write(catalog_dir: Path, targets: list[_Target], tables: list[DatasetTables
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:  # 0644: a catalog is meant to be shared
         pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a catalog is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _count_files(catalog_dir: Path, dataset_ids: list[str]) -> int:

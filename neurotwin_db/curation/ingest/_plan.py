@@ -11,15 +11,12 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neurotwin_db import datalad as dl
-from neurotwin_db._io import write_bytes, write_json, write_text
+from neurotwin_db._io import copy_file, write_bytes, write_json, write_text
 from neurotwin_db.curation._skeleton import participants_columns
 from neurotwin_db.curation.ingest._tables import merge_participant, merge_scans
 from neurotwin_db.errors import InputError, OutputExistsError
@@ -171,17 +168,7 @@ def _put(root: Path, item: PlannedFile) -> Path:
     if item.content is not None:
         return write_bytes(target, item.content, overwrite=True)
     assert item.source is not None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(item.source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return copy_file(item.source, target)
 
 
 def _table_updates(plan: IngestPlan) -> dict[str, str]:
