@@ -1,7 +1,8 @@
 """Curation: turn identifiable sources into shareable, validated BIDS datasets.
 
-This first layer gives every new dataset its BIDS skeleton and reads its
-participants table strictly.
+It gives every new dataset its BIDS skeleton and reads its participants table
+strictly; ``neurotwin_db.curation.ingest`` brings DICOM, EEG, TMS-EEG, tACS and
+rodent recordings in.
 
 >>> from neurotwin_db.curation import participants_columns
 >>> sorted(participants_columns("mus musculus"))[:3]
