@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -70,3 +71,15 @@ def clean_copy(tmp_path: Path):  # noqa: ANN201
     def _copy(src: Path, name: str = "copy") -> Path:
         return Path(shutil.copytree(src, tmp_path / name, symlinks=True))
     return _copy
+
+
+@pytest.fixture
+def without_git_annex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH holding git but no git-annex, and no venv bin/ to fall back on."""
+    from neurotwin_db import datalad as dl
+
+    only_git = tmp_path / "only-git"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(subprocess.check_output(["which", "git"], text=True).strip())
+    monkeypatch.setenv("PATH", str(only_git))
+    monkeypatch.setattr(dl, "_venv_bin", lambda: tmp_path / "no-venv")

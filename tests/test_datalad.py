@@ -9,12 +9,7 @@ from neurotwin_db.errors import GitAnnexMissingError
 pytestmark = pytest.mark.datalad
 
 
-def test_missing_git_annex_is_an_actionable_error(tmp_path, monkeypatch):
-    only_git = tmp_path / "bin"
-    only_git.mkdir()
-    (only_git / "git").symlink_to(subprocess.check_output(["which", "git"], text=True).strip())
-    monkeypatch.setenv("PATH", str(only_git))
-    monkeypatch.setattr(dl, "_venv_bin", lambda: tmp_path / "no-venv")
+def test_missing_git_annex_is_an_actionable_error(tmp_path, without_git_annex):
     with pytest.raises(GitAnnexMissingError, match="pip install git-annex"):
         dl.create_dataset(tmp_path / "ds")
     assert not (tmp_path / "ds").exists()

@@ -132,16 +132,7 @@ def test_invalid_json_exits_1_without_output(plain_bids):
     assert not (plain_bids / ".ntdb").exists()
 
 
-def test_missing_git_annex_exits_2(tmp_path, monkeypatch):
-    import subprocess
-
-    from neurotwin_db import datalad as dl
-
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "git").symlink_to(subprocess.check_output(["which", "git"], text=True).strip())
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setattr(dl, "_venv_bin", lambda: tmp_path / "none")
+def test_missing_git_annex_exits_2(tmp_path, without_git_annex):
     result = run("init", tmp_path / "db")
     assert result.exit_code == 2 and "git-annex was not found" in result.output
     assert not (tmp_path / "db").exists()

@@ -213,3 +213,17 @@ def fingerprint(paths: list[Path]) -> str:
         with path.open("rb") as fh:
             digest.update(fh.read(1 << 16))  # the header: enough to tell recordings apart
     return digest.hexdigest()
+
+
+def ignore_draft(plan: IngestPlan, pattern: str, note: str) -> None:
+    """Plan adding ``pattern`` (with a comment) to .bidsignore, for draft-BEP files."""
+    path = plan.dataset / ".bidsignore"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    lines = plan.updates.get(".bidsignore", "").splitlines() or lines
+    if pattern not in lines:
+        plan.updates[".bidsignore"] = "\n".join([*lines, f"# {note}", pattern]) + "\n"
+
+
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    """Indented UTF-8 JSON, as every sidecar is written."""
+    return (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode()

@@ -22,6 +22,7 @@ from neurotwin_db.curation.ingest._plan import (
     apply_plan,
     check_dataset,
     fingerprint,
+    json_bytes,
 )
 from neurotwin_db.errors import InputError
 from neurotwin_db.progress import ProgressCallback, ignore_progress
@@ -142,8 +143,7 @@ def plan_dicom(src: Path, dataset: Path, *, subject: str, workdir: Path,
         for ext, converted in series.outputs.items():
             target = path.with_(extension=ext).relpath
             if ext == ".json":
-                content = (json.dumps(sidecar, indent=2) + "\n").encode()
-                plan.files.append(PlannedFile(target, content=content))
+                plan.files.append(PlannedFile(target, content=json_bytes(sidecar)))
             else:
                 plan.files.append(PlannedFile(target, source=converted))
         plan.scans.append((path.with_(extension=".nii.gz").relpath, acq_time(series)))

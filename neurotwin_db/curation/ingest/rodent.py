@@ -25,6 +25,8 @@ from neurotwin_db.curation.ingest._plan import (
     PlannedFile,
     apply_plan,
     check_dataset,
+    ignore_draft,
+    json_bytes,
 )
 from neurotwin_db.curation.ingest._tables import format_tsv
 from neurotwin_db.errors import InputError
@@ -171,7 +173,7 @@ def plan_rodent(src: Path, dataset: Path, *, subject: str, task: str, workdir: P
                                    "strain": strain, "strain_rrid": strain_rrid})
     plan.files += [
         PlannedFile(f"{stem}_ecephys.nwb", source=nwb),
-        PlannedFile(f"{stem}_ecephys.json", content=_json(
+        PlannedFile(f"{stem}_ecephys.json", content=json_bytes(
             {**_sidecar(recording, meta, task, line_freq, bool(opto)),
              "SourceFingerprint": fingerprint})),
         PlannedFile(f"{stem}_channels.tsv", content=_channels(recording, rate).encode()),
@@ -256,16 +258,13 @@ def _opto_files(stem: str, rows: list[dict[str, str]]) -> list[PlannedFile]:
         for p in protocols], "Units": {"Wavelength": "nm", "Power": "mW",
                                        "PulseFrequency": "Hz", "PulseWidth": "ms"}}
     return [PlannedFile(f"{stem}_events.tsv", content=table.encode()),
-            PlannedFile(f"{stem}_events.json", content=_json(OPTO_DESCRIPTIONS)),
-            PlannedFile(f"{stem}_optogenetics.json", content=_json(sidecar))]
+            PlannedFile(f"{stem}_events.json", content=json_bytes(OPTO_DESCRIPTIONS)),
+            PlannedFile(f"{stem}_optogenetics.json", content=json_bytes(sidecar))]
 
 
 def _ignore_ecephys(plan: IngestPlan) -> None:
-    path = plan.dataset / ".bidsignore"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    if ECEPHYS_IGNORE not in lines:
-        note = "# BEP032 (microelectrode electrophysiology) is a draft; see README"
-        plan.updates[".bidsignore"] = "\n".join([*lines, note, ECEPHYS_IGNORE]) + "\n"
+    ignore_draft(plan, ECEPHYS_IGNORE,
+                 "BEP032 (microelectrode electrophysiology) is a draft; see README")
     readme = plan.dataset / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     if "BEP032" not in text:
@@ -273,10 +272,6 @@ def _ignore_ecephys(plan: IngestPlan) -> None:
             "\n## Microelectrode recordings\n\nThe `ecephys/` folders follow the BEP032 draft "
             "(NWB data, probes/channels/electrodes tables). The official validator does not "
             "know BEP032 yet, so `.bidsignore` lists them.\n")
-
-
-def _json(payload: dict[str, Any]) -> bytes:
-    return (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def ingest_rodent(src: Path, dataset: Path, *, subject: str, task: str,

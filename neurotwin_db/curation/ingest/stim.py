@@ -21,6 +21,8 @@ from neurotwin_db.curation.ingest._plan import (
     apply_plan,
     check_dataset,
     fingerprint,
+    ignore_draft,
+    json_bytes,
 )
 from neurotwin_db.curation.ingest._stimlog import (
     TMS_EVENT_COLUMNS,
@@ -35,6 +37,7 @@ from neurotwin_db.errors import InputError
 from neurotwin_db.progress import ProgressCallback, ignore_progress
 
 NIBS_IGNORE = "**/nibs"  # the validator's .bidsignore needs no trailing slash here
+NIBS_NOTE = "BEP037 (NIBS) draft sidecars; the official validator does not know them yet"
 
 
 def ingest_tms_eeg(recording: Path, dataset: Path, *, subject: str, task: str,
@@ -62,8 +65,8 @@ def ingest_tms_eeg(recording: Path, dataset: Path, *, subject: str, task: str,
         _merge_events(plan, events_target, log.pulses, float(sidecar["SamplingFrequency"]))
         nibs = _nibs_target(events_target.removesuffix("_events.tsv"))
         content = tms_sidecar(log, events_target.rsplit("/", 1)[-1])
-        plan.files.append(PlannedFile(nibs, content=_json(content)))
-        _ignore_nibs(plan)
+        plan.files.append(PlannedFile(nibs, content=json_bytes(content)))
+        ignore_draft(plan, NIBS_IGNORE, NIBS_NOTE)
         if dry_run:
             return plan, None
         return plan, apply_plan(plan, overwrite=overwrite, progress=progress)
@@ -97,7 +100,7 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
             merged = {**json.loads(_content(eeg_json)), "ElectricalStimulation": True,
                       "ElectricalStimulationParameters": _describe(
                           sidecar, _nibs_target(stem).rsplit("/", 1)[-1])}
-            _replace(plan, eeg_json.target, _json(merged))
+            _replace(plan, eeg_json.target, json_bytes(merged))
         else:
             plan = IngestPlan(dataset, "tacs", subject, session,
                               participant={"participant_id": f"sub-{subject}",
@@ -108,8 +111,8 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
         # a fingerprint, not the log's path: a file name such as sham.yaml would unblind
         plan.modality = "tacs"
         plan.source = fingerprint([Path(session_log), *([Path(eeg)] if eeg else [])])
-        plan.files.append(PlannedFile(_nibs_target(stem), content=_json(sidecar)))
-        _ignore_nibs(plan)
+        plan.files.append(PlannedFile(_nibs_target(stem), content=json_bytes(sidecar)))
+        ignore_draft(plan, NIBS_IGNORE, NIBS_NOTE)
         if dry_run:
             return plan, None
         result = apply_plan(plan, overwrite=overwrite, progress=progress)
@@ -147,15 +150,7 @@ def _merge_events(plan: IngestPlan, target: str, pulses: list[dict[str, Any]],
     levels = {r["trial_type"]: "annotation from the recording" for r in rows if r["trial_type"]}
     levels.update(TMS_EVENT_COLUMNS["trial_type"]["Levels"])
     described["trial_type"] = {**TMS_EVENT_COLUMNS["trial_type"], "Levels": levels}
-    _replace(plan, json_target, _json(described))
-
-
-def _ignore_nibs(plan: IngestPlan) -> None:
-    path = plan.dataset / ".bidsignore"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    if NIBS_IGNORE not in lines:
-        note = "# BEP037 (NIBS) draft sidecars; the official validator does not know them yet"
-        plan.updates[".bidsignore"] = "\n".join([*lines, note, NIBS_IGNORE]) + "\n"
+    _replace(plan, json_target, json_bytes(described))
 
 
 def _describe(sidecar: dict[str, Any], nibs_name: str) -> str:
@@ -184,10 +179,6 @@ def _content(item: PlannedFile | None) -> str:
 def _replace(plan: IngestPlan, target: str, content: bytes) -> None:
     plan.files = [f for f in plan.files if f.target != target]
     plan.files.append(PlannedFile(target, content=content))
-
-
-def _json(payload: dict[str, Any]) -> bytes:
-    return (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def _text(value: Any) -> str | None:
