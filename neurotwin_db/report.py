@@ -29,10 +29,12 @@ class Issue:
     path: PurePosixPath | None = None
     hint: str | None = None
     dataset: str | None = None
+    location: str | None = None  # inside the file: tag, header field, JSON key, column/row
+    value: str | None = None     # the offending value, already masked
 
     def as_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict."""
-        return {
+        out: dict[str, object] = {
             "code": self.code,
             "severity": self.severity.name.lower(),
             "message": self.message,
@@ -40,6 +42,11 @@ class Issue:
             "hint": self.hint,
             "dataset": self.dataset,
         }
+        if self.location is not None:
+            out["location"] = self.location
+        if self.value is not None:
+            out["value"] = self.value
+        return out
 
 
 @dataclass

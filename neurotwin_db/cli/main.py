@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from neurotwin_db import __version__
+from neurotwin_db.cli.cmd_anonymize import anonymize, phi_scan
 from neurotwin_db.cli.cmd_catalog import catalog
 from neurotwin_db.cli.cmd_dataset import dataset
 from neurotwin_db.cli.cmd_demo import demo
@@ -85,3 +86,5 @@ cli.add_command(catalog)
 cli.add_command(get)
 cli.add_command(ingest)
 cli.add_command(demo)
+cli.add_command(phi_scan)
+cli.add_command(anonymize)
