@@ -5,6 +5,8 @@ BIN := $(abspath $(VENV))/bin
 # git-annex and deno come as PyPI wheels: their binaries live in the venv's bin/.
 export PATH := $(BIN):$(PATH)
 DEMO_DIR ?= demo-db
+# pybids' example datasets ship only in its source archive: the PHI false-positive tests use them
+PYBIDS_SDIST := .cache/pybids-0.22.0.tar.gz
 
 .PHONY: install demo test test-all bench lint clean
 
@@ -22,14 +24,17 @@ demo: install
 lint: install
 	$(BIN)/ruff check neurotwin_db datasets tests benchmarks
 
-test: install lint
+$(PYBIDS_SDIST): | install
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: pybids==0.22.0 -d .cache
+
+test: install lint $(PYBIDS_SDIST)
 	$(BIN)/ntdb --version
 	$(BIN)/ntdb --help > /dev/null
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
 
-test-all: install lint
+test-all: install lint $(PYBIDS_SDIST)
 	$(BIN)/python -m pytest -m "not network"
 
 bench: install

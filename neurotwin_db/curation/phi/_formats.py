@@ -12,6 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from neurotwin_db.curation.phi._match import (
+    COMPACT_DATE,
+    ISO_DATE,
     PERSON_NAME,
     PSEUDONYM,
     Identifiers,
@@ -58,21 +60,39 @@ def check_value(value: str, rel: str, location: str, ctx: ScanContext, *,
     hit = ctx.identifiers.find(value)
     if hit is not None:
         issues.append(finding("PHI_KNOWN_IDENTIFIER", ERROR, rel,
-                              f"holds a {hit.kind} from the identifiers list",
+                              f"holds {article(hit.kind)} from the identifiers list",
                               location=location, value=hit.matched))
     for hit in free_text_hits(value):
         # a caret is also how DICOM splits descriptions ("Research^Brain"): only PN
         # elements (checked apart) are names for sure
         level = WARNING if hit.kind.startswith("person name") else severity
-        issues.append(finding("PHI_PATTERN", level, rel, f"looks like a {hit.kind}",
+        issues.append(finding("PHI_PATTERN", level, rel, f"looks like {article(hit.kind)}",
                               location=location, value=hit.matched))
     if dates and not ctx.dates_shifted:
         day = looks_like_date(value)
-        if day:
+        if day and _is_path(value):
+            issues.append(finding("PHI_DATE_NOT_SHIFTED", WARNING, rel,
+                                  "refers to a file whose name holds a date",
+                                  location=location, value=day))
+        elif day:
             issues.append(finding("PHI_DATE_NOT_SHIFTED", ERROR, rel,
                                   "holds an absolute date and the dataset's dates are not "
                                   "marked as shifted", location=location, value=day))
     return issues
+
+
+def article(noun: str) -> str:
+    """``noun`` with "a" or "an" before it."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _is_path(value: str) -> bool:
+    return "sub-" in value or ("/" in value and " " not in value.strip())
+
+
+def is_date_value(value: str) -> bool:
+    """Whether a whole value is a date or datetime (not a name that contains one)."""
+    return bool(ISO_DATE.match(value.strip()) or COMPACT_DATE.fullmatch(value.strip()))
 
 
 # --- DICOM -------------------------------------------------------------------------------
@@ -90,6 +110,18 @@ def _elements(ds: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
                 yield from _elements(item, f"{where}[{i}] > ")
 
 
+def _check_complete(ds: Any, path: Path) -> None:
+    """Raise EOFError for a truncated file (pydicom stops quietly at the end of a file)."""
+    if len(ds) == 0:
+        raise EOFError("no data elements after the file meta header (truncated?)")
+    raw = ds.get_item("PixelData") if "PixelData" in ds else None
+    tell, length = getattr(raw, "value_tell", None), getattr(raw, "length", None)
+    if tell is not None and length not in (None, 0xFFFFFFFF) and \
+            tell + length > path.stat().st_size:
+        raise EOFError(f"pixel data needs {length} bytes at offset {tell}, past the end of "
+                       "the file (truncated)")
+
+
 def scan_dicom(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
     """Every element of a DICOM file (nested sequences and private tags too), and pixel risk."""
     import pydicom
@@ -99,6 +131,7 @@ def scan_dicom(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
 
     try:
         ds = pydicom.dcmread(path, defer_size="4 KB")
+        _check_complete(ds, path)
         risk = pixel_risk(ds)
         elements = list(_elements(ds))
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
@@ -270,11 +303,10 @@ def scan_tsv(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
             continue
         if not headerless and ctx.policy.denies_column(column) and not (
                 column == "name" and _suffix(rel) in ctx.policy.name_column_tables):
-            row, value = values[0]
-            issues.append(finding("PHI_TSV_COLUMN", ERROR, rel,
-                                  f"column {column!r} holds direct identifiers "
-                                  f"({len(values)} value(s))",
-                                  location=f"column {column}, row {row}", value=value))
+            issues += [finding("PHI_TSV_COLUMN", ERROR, rel,
+                               f"column {column!r} holds direct identifiers",
+                               location=f"column {column}, row {row}", value=value)
+                       for row, value in values]
             continue
         issues += _tsv_column(rel, column, values, ctx)
     return issues
@@ -287,7 +319,7 @@ def _suffix(rel: str) -> str:
 def _tsv_column(rel: str, column: str, values: list[tuple[int, str]],
                 ctx: ScanContext) -> list[Issue]:
     issues = []
-    dated = [(r, v) for r, v in values if looks_like_date(v)]
+    dated = [(r, v) for r, v in values if is_date_value(v)]
     if dated and not ctx.dates_shifted and (ctx.policy.is_date_column(column)
                                             or len(dated) == len(values)):
         row, value = dated[0]
@@ -329,7 +361,7 @@ _EEG_ERROR_KINDS = {"name": "a name", "birthdate": "a birth date", "id": "an ID"
 
 def scan_eeg(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
     """EDF/BDF, BrainVision, FIF and EEGLAB header fields."""
-    from neurotwin_db.curation.anonymize.eeg import eeg_header_fields
+    from neurotwin_db.curation.anonymize.eeg import eeg_header_fields, is_event_field
     from neurotwin_db.errors import NeurotwinError
 
     try:
@@ -338,7 +370,7 @@ def scan_eeg(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
         return [unreadable(rel, "EEG", exc)]
     issues = []
     for field in fields:
-        if "annotation" in field.location.lower():  # event labels: data, checked as text
+        if is_event_field(field):  # event labels are data (events.tsv): checked as text
             issues += check_value(field.value, rel, field.location, ctx)
         elif field.kind in _EEG_ERROR_KINDS:
             issues.append(finding("PHI_EEG_HEADER", ERROR, rel,

@@ -7,8 +7,10 @@ from typing import Any
 # Modalities whose images commonly carry burned-in text (DICOM PS3.15 E.1 notes
 # burned-in annotation as a risk; ultrasound, secondary capture and photographs of
 # documents or patients are the usual sources).
+# Radiographs (CR, DX, MG, XA) can carry burned-in markers too, but rarely names: they pass
+# on their header (BurnedInAnnotation), so a dataset of radiographs is not all quarantined.
 PIXEL_RISK_MODALITIES = frozenset({"US", "IVUS", "SC", "OT", "XC", "ES", "GM", "SM", "DOC",
-                                   "VL", "IO", "PX", "OP", "DX", "CR", "XA", "RF", "MG"})
+                                   "VL"})
 # SOP classes that are screen or document captures whatever the Modality says.
 PIXEL_RISK_SOP_KEYWORDS = ("Secondary Capture", "Ultrasound", "Video", "Photographic",
                            "Encapsulated PDF")

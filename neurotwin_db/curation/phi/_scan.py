@@ -87,8 +87,8 @@ def _is_dicom(path: Path) -> bool:
 
 
 def scan_file(path: Path, rel: str, ctx: fmt.ScanContext) -> list[Issue]:
-    """Scan one file (and its name)."""
-    issues = _scan_name(rel, ctx)
+    """Scan one file (its name is checked by :func:`scan_names`)."""
+    issues: list[Issue] = []
     if path.is_symlink() and not path.exists():
         return issues + [fmt.finding(
             "PHI_CONTENT_ABSENT", Severity.ERROR, rel,
@@ -108,25 +108,44 @@ def scan_file(path: Path, rel: str, ctx: fmt.ScanContext) -> list[Issue]:
             "PHI_UNSCANNED", Severity.WARNING, rel,
             f"a data file whose {reader} header is missing: it was not scanned",
             hint=None)]
+    if path.stat().st_size == 0:
+        return issues + [fmt.finding("PHI_EMPTY_FILE", Severity.HINT, rel,
+                                     "the file is empty: nothing to scan", hint=None)]
     return issues + reader(path, rel, ctx)
 
 
-def _scan_name(rel: str, ctx: fmt.ScanContext) -> list[Issue]:
+def scan_names(rels: list[str], ctx: fmt.ScanContext) -> list[Issue]:
+    """Identifiers in file and folder names; each folder is reported once, at the top."""
     issues = []
-    for part in PurePosixPath(rel).parts:
+    reported: dict[str, set[str]] = {}  # folder -> the offending tokens reported for it
+    folders = sorted({p.as_posix() for rel in rels for p in PurePosixPath(rel).parents
+                      if p.as_posix() != "."})
+    for rel in folders + sorted(rels):
+        part = PurePosixPath(rel).name
+        above = set().union(*(reported.get(p.as_posix(), set())
+                              for p in PurePosixPath(rel).parents))
         hit = ctx.identifiers.find(part)
+        day = None if ctx.dates_shifted else looks_like_date(part)
         if hit is not None:
-            issues.append(fmt.finding("PHI_FILENAME", Severity.ERROR, rel,
-                                      f"the name holds a {hit.kind}", location=f"name {part}",
-                                      value=hit.matched, hint="rename it"))
+            issue = fmt.finding("PHI_FILENAME", Severity.ERROR, rel,
+                                f"the name holds {fmt.article(hit.kind)}",
+                                location=f"name {part}",
+                                value=hit.matched, hint="rename it")
+            token = hit.matched
         elif EMAIL.search(part):
-            issues.append(fmt.finding("PHI_FILENAME", Severity.ERROR, rel,
-                                      "the name holds an e-mail address",
-                                      location=f"name {part}", value=part, hint="rename it"))
-        elif not ctx.dates_shifted and looks_like_date(part):
-            issues.append(fmt.finding("PHI_FILENAME", Severity.WARNING, rel,
-                                      "the name holds a date", location=f"name {part}",
-                                      value=part, hint="rename it"))
+            issue = fmt.finding("PHI_FILENAME", Severity.ERROR, rel,
+                                "the name holds an e-mail address", location=f"name {part}",
+                                value=part, hint="rename it")
+            token = part
+        elif day:
+            issue = fmt.finding("PHI_FILENAME", Severity.WARNING, rel, "the name holds a date",
+                                location=f"name {part}", value=day, hint="rename it")
+            token = day
+        else:
+            continue
+        if token not in above:
+            issues.append(issue)
+        reported[rel] = above | {token}
     return issues
 
 
@@ -170,7 +189,7 @@ def scan_phi(path: Path, *, identifiers: Identifiers | None = None,
     items = [(str(f), f.relative_to(base).as_posix()) for f in files]
     size = max(1, len(items) // (4 * max(jobs or 2, 1)))
     batches = [items[i:i + size] for i in range(0, len(items), size)] if items else []
-    report = Report()
+    report = Report(scan_names([rel for _, rel in items], ctx))
     done = 0
     workers = 1 if len(items) < PARALLEL_FROM and not scheduler else jobs
     for index, issues in iter_tasks(partial(_scan_batch, ctx=ctx), batches, jobs=workers,
