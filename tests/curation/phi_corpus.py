@@ -134,9 +134,11 @@ def write_eeg(path: Path, fmt: str) -> Path:
         else:
             mne.export.export_raw(path, raw, fmt=fmt, overwrite=True, verbose="error")
     if fmt == "brainvision":  # Recorder writes free-text comments; plant a name there
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(f"\n[Comment]\nPatient: {FIRST} {LAST}, born "
-                         f"{BIRTHDAY:%d.%m.%Y}, {HIS_ID}\n")
+        text = path.read_text(encoding="utf-8")
+        if "[Comment]" not in text:
+            text += "\n[Comment]\n"
+        text += f"\nPatient: {FIRST} {LAST}, born {BIRTHDAY:%d.%m.%Y}, {HIS_ID}\n"
+        path.write_text(text, encoding="utf-8")
     return path
 
 
