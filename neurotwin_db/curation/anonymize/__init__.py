@@ -18,16 +18,31 @@ from neurotwin_db.curation.anonymize._plan import (
     Change,
     plan_anonymization,
 )
+from neurotwin_db.curation.anonymize.deface import DefaceResult, FaceCheck, deface, deface_file
+from neurotwin_db.curation.anonymize.eeg import (
+    HeaderField,
+    eeg_header_fields,
+    is_event_field,
+    rewrite_eeg_header,
+)
 
 __all__ = [
     "AlreadyAnonymizedError",
     "AnonymizationPlan",
     "AnonymizationResult",
     "Change",
+    "DefaceResult",
+    "FaceCheck",
+    "HeaderField",
     "LeakError",
     "PseudonymKey",
     "apply_anonymization",
+    "deface",
+    "deface_file",
     "default_key_path",
+    "eeg_header_fields",
+    "is_event_field",
     "load_key",
     "plan_anonymization",
+    "rewrite_eeg_header",
 ]
