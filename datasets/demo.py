@@ -8,7 +8,10 @@ Stages (later issues add theirs):
 4. ``eeg-rest``: three simulated resting EEG recordings (EDF) through ``ingest eeg``;
 5. ``tms-eeg`` and ``tacs-home``: stimulation sessions through ``ingest tms-eeg|tacs``;
 6. ``mouse-ephys``: a SpikeGLX Neuropixels run with optogenetics through ``ingest rodent``;
-7. ``catalog build`` and a few searches.
+7. ``catalog build`` and a few searches;
+8. ``phi-scan`` of the raw EEG (the gate fails: names, birth dates, real dates), then
+   ``anonymize`` of ``eeg-rest`` and ``mri-template`` into shareable datasets next to
+   the database (``OUT-shareable/``), which pass it. The pseudonym key goes to ``OUT-keys/``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,38 @@ Log = Callable[[str], None]
 def unblinding_key_path(db_root: Path) -> Path:
     """The demo's unblinding key lives next to the database, never inside it."""
     return db_root.with_name(db_root.name + "-keys") / "unblinding.json"
+
+
+def shareable_path(db_root: Path) -> Path:
+    """Where the demo writes its anonymized (shareable) datasets: next to the database."""
+    return db_root.with_name(db_root.name + "-shareable")
+
+
+def build_shareable(db_root: Path, log: Log = print) -> dict[str, Any]:
+    """Scan the raw EEG, then anonymize two datasets into ``OUT-shareable/``."""
+    from neurotwin_db.curation.anonymize import (
+        apply_anonymization,
+        load_key,
+        plan_anonymization,
+    )
+    from neurotwin_db.curation.phi import scan_phi
+
+    raw = scan_phi(db_root / "eeg-rest")
+    errors = len(raw.at_least(30))
+    log(f"ntdb phi-scan {db_root.name}/eeg-rest: {errors} identifiers (EDF names, birth "
+        "dates, recording dates): not shareable")
+    key = load_key(unblinding_key_path(db_root).with_name("pseudonym.key"), new=True)
+    out = {"raw_eeg_findings": errors, "shareable": {}}
+    for name in ("eeg-rest", "mri-template"):
+        target = shareable_path(db_root) / name
+        plan = plan_anonymization(db_root / name, key, out=target)
+        result = apply_anonymization(plan, key)
+        left = len(scan_phi(target).at_least(30))
+        out["shareable"][name] = {"path": str(target), "files": len(result.written),
+                                  "phi_errors": left}
+        log(f"ntdb anonymize {name} --out {target}: {len(result.written)} files, "
+            f"{len(plan.subjects)} pseudonymized subject(s); phi-scan: {left} identifiers")
+    return out
 
 
 def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
@@ -109,5 +144,7 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     per_dataset = catalog.sql("SELECT dataset, count(*) AS files, sum(size) AS bytes "
                               "FROM files GROUP BY dataset ORDER BY dataset")
     ids = [mri.id, dicom.id, eeg.id, tms.id, tacs.id, mice.id]
+    shareable = build_shareable(db.root, log)
     return {"database": str(db.root), "datasets": ids, "files": result.files,
-            "issues": len(result.report), "searches": found, "per_dataset": per_dataset}
+            "issues": len(result.report), "searches": found, "per_dataset": per_dataset,
+            **shareable}

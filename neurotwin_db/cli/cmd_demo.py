@@ -17,14 +17,19 @@ from neurotwin_db.cli._common import emit_json, handle_errors, json_option
 def demo(out: Path, overwrite: bool, as_json: bool) -> None:
     """Build a demo database in OUT from real files shipped in dependencies.
 
-    It creates the database, adds an MRI dataset (MNI152 template, with a tissue
-    derivative) and an EEG dataset (simulated with MNE), builds the catalog and
-    runs a few searches. Takes under a minute on 2 cores.
+    It creates the database, adds six datasets (MRI template and scanner DICOMs, resting
+    EEG, TMS-EEG, home tACS, mouse Neuropixels), builds the catalog, runs a few
+    searches, and anonymizes two datasets into OUT-shareable/ (key in OUT-keys/).
+    Takes about two minutes on 2 cores.
     """
     import json
 
     from neurotwin_db import datalad as dl
-    from neurotwin_db.demo_datasets.demo import build_demo, unblinding_key_path
+    from neurotwin_db.demo_datasets.demo import (
+        build_demo,
+        shareable_path,
+        unblinding_key_path,
+    )
     from neurotwin_db.errors import InputError, OutputExistsError
 
     out = out.resolve()
@@ -38,13 +43,14 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
         if not overwrite:
             raise OutputExistsError(out, flag="--overwrite")
         dl.remove_tree(out)
-    keys = unblinding_key_path(out).parent
-    if keys.exists():
-        dl.remove_tree(keys)  # the earlier demo's key; a new one is made below
+    keys, shareable = unblinding_key_path(out).parent, shareable_path(out)
+    for folder in (keys, shareable):
+        if folder.exists():
+            dl.remove_tree(folder)  # the earlier demo's keys and copies; new ones are made
     try:
         summary = build_demo(out, log=(lambda _msg: None) if as_json else click.echo)
     except BaseException:
-        for folder in (out, keys):
+        for folder in (out, keys, shareable):
             if folder.exists():
                 dl.remove_tree(folder)  # no half-built demo left behind
         raise
@@ -53,4 +59,6 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
     else:
         click.echo(f"\nTry:  ntdb catalog search {out} --modality eeg\n"
                    f"      ntdb catalog show {out} eeg-rest\n"
-                   f"      datalad clone {out} my-copy && ntdb get my-copy --sub 01 --dry-run")
+                   f"      datalad clone {out} my-copy && ntdb get my-copy --sub 01 --dry-run\n"
+                   f"      ntdb phi-scan {out}/eeg-rest\n"
+                   f"      ntdb phi-scan {shareable}/eeg-rest")
