@@ -9,6 +9,7 @@ output as it was.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from neurotwin_db.errors import NeurotwinError
 from neurotwin_db.progress import Progress, ProgressCallback, ignore_progress
 from neurotwin_db.report import Issue, Report, Severity
 
+log = logging.getLogger(__name__)
 TEXT_CHECKED = (".json", ".tsv", ".txt", ".md", ".bval", ".bvec", ".vhdr", ".vmrk", "README",
                 "CHANGES")
 
@@ -95,10 +97,19 @@ def _check_output(out: Path, plan: AnonymizationPlan) -> None:
 
 
 def _stage(plan: AnonymizationPlan, staging: Path, progress: ProgressCallback) -> set[str]:
+    """Write every change; a file that fails is listed and the others go on."""
     todo = [c for c in plan.changes if c.target and c.action not in ("drop", "companion")]
+    failed = []
     for done, change in enumerate(todo, start=1):
-        _write(plan, change, staging)
+        try:
+            _write(plan, change, staging)
+        except NeurotwinError as exc:
+            log.error("anonymize: %s", exc)
+            failed.append(str(exc))
         progress(Progress(change.target or "", done, len(todo), "anonymized"))
+    if failed:
+        more = f" (and {len(failed) - 1} more file(s): see the log)" if len(failed) > 1 else ""
+        raise NeurotwinError(f"{failed[0]}{more}; nothing was written")
     return {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
 
 
