@@ -126,6 +126,8 @@ def anonymize_table(text: str, rel: str, *, policy: Policy, subjects: Mapping[st
     notes = [f"drop column {header[i]} (identifying)" for i in range(len(header))
              if i not in keep]
     owner = subject_of(rel)
+    dated = {header[i] for i in keep if policy.is_date_column(header[i]) or _all_dates(
+        [row[i] for row in body if i < len(row)])}  # e.g. absolute times in events.tsv
     out_rows = [[header[i] for i in keep]]
     changed = {"shift": 0, "cap": 0}
     for row in body:
@@ -135,7 +137,7 @@ def anonymize_table(text: str, rel: str, *, policy: Policy, subjects: Mapping[st
         new = []
         for i in keep:
             col, value = header[i], row[i]
-            if policy.is_date_column(col) and value not in ("", "n/a"):
+            if col in dated and value not in ("", "n/a"):
                 if label not in shifts:
                     raise InputError(f"{rel}: column {col} holds a date in a row with no "
                                      "known subject; add participant_id or move the file "
@@ -156,6 +158,12 @@ def anonymize_table(text: str, rel: str, *, policy: Policy, subjects: Mapping[st
     buffer = io.StringIO()
     csv.writer(buffer, delimiter="\t", lineterminator="\n").writerows(out_rows)
     return buffer.getvalue(), notes
+
+
+def _all_dates(values: list[str]) -> bool:
+    """Whether a column holds nothing but ISO dates/datetimes (and n/a)."""
+    present = [v for v in values if v not in ("", "n/a")]
+    return bool(present) and all(_DATETIME.match(v.strip()) for v in present)
 
 
 def _over(value: str) -> bool:
