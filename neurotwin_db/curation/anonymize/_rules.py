@@ -10,7 +10,7 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -90,12 +90,18 @@ def _scrub_value(value: Any, shift: timedelta | None, subjects: Mapping[str, str
         return new, "relabel" if new != value else ""
     if isinstance(value, list):
         items = [_scrub_value(v, shift, subjects) for v in value]
-        return [v for v, why in items if why != "drop"], next((w for _, w in items if w), "")
+        return [v for v, why in items if why != "drop"], _summary(w for _, w in items)
     if isinstance(value, dict):
-        items = {k: _scrub_value(v, shift, subjects) for k, v in value.items()}
-        return ({k: v for k, (v, why) in items.items() if why != "drop"},
-                next((w for _, w in items.values() if w), ""))
+        pairs = {k: _scrub_value(v, shift, subjects) for k, v in value.items()}
+        return ({k: v for k, (v, why) in pairs.items() if why != "drop"},
+                _summary(w for _, w in pairs.values()))
     return value, ""
+
+
+def _summary(whys: Iterable[str]) -> str:
+    """What happened inside a list or object (a dropped item does not drop the container)."""
+    found = [w for w in whys if w]
+    return "shift or drop dates in" if "drop" in found else (found[0] if found else "")
 
 
 def column_sidecar(data: Mapping[str, Any], *, policy: Policy
