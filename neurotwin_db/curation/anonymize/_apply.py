@@ -82,14 +82,18 @@ def apply_anonymization(plan: AnonymizationPlan, key: PseudonymKey, *,
 
 
 def _check_output(out: Path, plan: AnonymizationPlan) -> None:
-    if out.exists() and not plan.in_place:
-        if any(out.iterdir()) and not dl.is_dataset(out):
-            raise NeurotwinError(f"{out} exists and is not a DataLad dataset; give a new "
-                                 "folder, or the dataset an earlier anonymize run created")
-        inside = plan.dataset.resolve()
-        if out.resolve() in inside.parents or inside in out.resolve().parents:
+    if plan.in_place:
+        if (out / ".gitmodules").is_file():
+            raise NeurotwinError(f"{out} has subdatasets, which an in-place run cannot "
+                                 "rewrite; write a shareable copy with --out DIR instead")
+    else:
+        inside, target = plan.dataset.resolve(), out.resolve()
+        if target in inside.parents or inside in target.parents:
             raise NeurotwinError(f"{out} is inside {plan.dataset} (or the other way round); "
                                  "the shareable dataset must live apart from the raw one")
+        if out.exists() and any(out.iterdir()) and not dl.is_dataset(out):
+            raise NeurotwinError(f"{out} exists and is not a DataLad dataset; give a new "
+                                 "folder, or the dataset an earlier anonymize run created")
     if dl.is_dataset(out) and dl.git(out, "status", "--porcelain", "--untracked-files=all"
                                      ).strip():
         raise NeurotwinError(f"{out} has unsaved changes; save or discard them first "
