@@ -11,6 +11,7 @@ import click
 
 from neurotwin_db import __version__
 from neurotwin_db.cli.cmd_anonymize import anonymize, phi_scan
+from neurotwin_db.cli.cmd_anonymize_dicom import anonymize_dicom
 from neurotwin_db.cli.cmd_catalog import catalog
 from neurotwin_db.cli.cmd_dataset import dataset
 from neurotwin_db.cli.cmd_demo import demo
@@ -30,6 +31,11 @@ def log_dir() -> Path:
     return Path(state) / "neurotwin-db" / "logs"
 
 
+def _not_a_library_deprecation(record: logging.LogRecord) -> bool:
+    """Keep libraries' deprecation notices (pydicom logs them) off the console."""
+    return "will be removed in v" not in record.getMessage()
+
+
 def _setup_logging(verbosity: int) -> Path | None:
     level = max(logging.DEBUG, logging.WARNING - 10 * verbosity)
     root = logging.getLogger()
@@ -41,6 +47,7 @@ def _setup_logging(verbosity: int) -> Path | None:
     console._ntdb = True  # type: ignore[attr-defined]
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.addFilter(_not_a_library_deprecation)
     root.addHandler(console)
     # DataLad sets up its own logger on import, from this variable.
     os.environ.setdefault("DATALAD_LOG_LEVEL", logging.getLevelName(level).lower())
@@ -88,3 +95,4 @@ cli.add_command(ingest)
 cli.add_command(demo)
 cli.add_command(phi_scan)
 cli.add_command(anonymize)
+cli.add_command(anonymize_dicom)

@@ -19,6 +19,7 @@ from neurotwin_db.curation.anonymize._plan import (
     plan_anonymization,
 )
 from neurotwin_db.curation.anonymize.deface import DefaceResult, FaceCheck, deface, deface_file
+from neurotwin_db.curation.anonymize.dicom import DicomAnonymization, anonymize_dicom
 from neurotwin_db.curation.anonymize.eeg import (
     HeaderField,
     eeg_header_fields,
@@ -32,10 +33,12 @@ __all__ = [
     "AnonymizationResult",
     "Change",
     "DefaceResult",
+    "DicomAnonymization",
     "FaceCheck",
     "HeaderField",
     "LeakError",
     "PseudonymKey",
+    "anonymize_dicom",
     "apply_anonymization",
     "deface",
     "deface_file",
