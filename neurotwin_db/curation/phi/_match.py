@@ -75,9 +75,11 @@ class Hit:
 class Identifiers:
     """The steward's list of known identifiers (names, IDs, dates), matched exact and fuzzy.
 
-    >>> ids = Identifiers.from_lines(["Jane Doe", "MRN0012345"])
-    >>> ids.find("DOE^JANE").matched, ids.find("Dr Jayne Doe").exact
-    ('DOE^JANE', False)
+    >>> ids = Identifiers.from_lines(["Johanna Testperson", "MRN0012345"])
+    >>> ids.find("TESTPERSON^JOHANNA").exact, ids.find("Frau Testpersen").exact
+    (True, False)
+    >>> ids.find("id mrn0012345") is not None, ids.find("Anna Test") is None
+    (True, True)
     """
 
     entries: list[str] = field(default_factory=list)
