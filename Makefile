@@ -40,6 +40,8 @@ test-all: install lint $(PYBIDS_SDIST)
 bench: install
 	$(BIN)/python benchmarks/bench_catalog.py
 	$(BIN)/python benchmarks/bench_ingest_dicom.py
+	$(BIN)/python benchmarks/bench_anonymize_dicom.py
+	$(BIN)/python benchmarks/bench_phi_scan.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

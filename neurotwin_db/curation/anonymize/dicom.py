@@ -50,6 +50,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,10 +176,14 @@ def anonymize_dicom(src: Path, out: Path, *, key: PseudonymKey, recipe: Path | N
     _check_places(src, out, quarantine, overwrite=overwrite)
     load_recipe(recipe)  # a bad recipe stops the run before any file is touched
     sources, skipped = _list_sources(src)
-    job = _Job(src=str(src), out=str(out), quarantine=str(quarantine),
+    # A new OUT is written as a hidden sibling folder and renamed into place at the end:
+    # the whole output appears at once (or not at all), with one plain write per file.
+    fresh = not dry_run and not (out.is_dir() and any(out.iterdir()))
+    target = out.parent / f".{out.name}.partial-{os.getpid()}" if fresh else out
+    job = _Job(src=str(src), out=str(target), quarantine=str(quarantine),
                recipe=str(recipe.resolve()),
                key=None if scheduler else key, key_path=str(key.path), dry_run=dry_run,
-               overwrite=overwrite)
+               overwrite=overwrite, fresh=fresh)
     workers = 1 if scheduler is None and jobs == 1 else (jobs or default_jobs())
     size = max(1, min(64, math.ceil(len(sources) / (4 * workers))))
     batches = [(job, tuple(sources[i:i + size])) for i in range(0, len(sources), size)]
@@ -186,12 +191,23 @@ def anonymize_dicom(src: Path, out: Path, *, key: PseudonymKey, recipe: Path | N
     subjects: set[str] = set()
     done = len(skipped)
     total = len(sources) + len(skipped)
-    for _, outcomes in iter_tasks(_run_batch, batches, jobs=jobs, scheduler=scheduler):
-        for outcome in outcomes:
-            done += 1
-            _collect(result, outcome, subjects)
-            if progress is not None:
-                progress(Progress(outcome.rel, done, total, outcome.status))
+    try:
+        if fresh:
+            target.mkdir(parents=True)
+        for _, outcomes in iter_tasks(_run_batch, batches, jobs=jobs, scheduler=scheduler):
+            for outcome in outcomes:
+                done += 1
+                _collect(result, outcome, subjects)
+                if progress is not None:
+                    progress(Progress(outcome.rel, done, total, outcome.status))
+        if fresh:
+            if out.is_dir():
+                out.rmdir()  # it was empty
+            os.replace(target, out)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
     _flag_duplicates(result)
     if not dry_run:
         for subject in sorted(subjects):
@@ -226,6 +242,7 @@ class _Job:
     key_path: str
     dry_run: bool
     overwrite: bool
+    fresh: bool = False  # writing into a private folder that is renamed at the end
 
 
 def _check_places(src: Path, out: Path, quarantine: Path, *, overwrite: bool) -> None:
@@ -384,9 +401,24 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
                        f"add a rule that removes it to the recipe ({recipe.path.name})")
     target = "/".join((pseudonym, new["StudyInstanceUID"], new["SeriesInstanceUID"],
                        new["SOPInstanceUID"] + ".dcm"))
-    if not job.dry_run:
+    if job.fresh:
+        _write_new(Path(job.out, target), payload)
+    elif not job.dry_run:
         write_bytes(Path(job.out, target), payload, overwrite=job.overwrite)
     return _Outcome(rel, "written", target, subject)
+
+
+def _write_new(path: Path, payload: bytes) -> None:
+    """Write a file that must not exist yet, in a folder no one else sees (no temp file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "xb") as handle:
+            handle.write(payload)
+    except FileExistsError:
+        raise OutputExistsError(path) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _check_complete(ds: Dataset) -> None:
