@@ -104,15 +104,15 @@ def anonymize(dataset: Path, out: Path | None, key_file: Path | None, new_key: b
     The result is scanned with phi-scan before anything is written; it is saved with
     DataLad only if the scan is clean.
     """
+    from neurotwin_db import datalad as dl
     from neurotwin_db.curation.anonymize import (
         AlreadyAnonymizedError,
         LeakError,
         apply_anonymization,
-        load_key,
         plan_anonymization,
     )
 
-    key = load_key(key_file, new=new_key)
+    key = _key(key_file, new_key, dry_run)
     try:
         plan = plan_anonymization(dataset, key, out=out, deface=not no_deface)
     except AlreadyAnonymizedError:
@@ -124,6 +124,9 @@ def anonymize(dataset: Path, out: Path | None, key_file: Path | None, new_key: b
     if dry_run:
         _print_plan(plan, as_json)
         return
+    if dl.is_dataset(dataset) and dl.git(dataset, "status", "--porcelain").strip():
+        click.echo(f"note: {dataset} has unsaved changes; the shareable copy is made from "
+                   "the files as they are now", err=True)
     try:
         with progress_bar("anonymizing", enabled=not as_json) as update:
             result = apply_anonymization(plan, key, identifiers=_identifiers(identifiers),
@@ -138,7 +141,8 @@ def anonymize(dataset: Path, out: Path | None, key_file: Path | None, new_key: b
                 click.echo(f"{issue.code} {issue.path} [{issue.location or ''}] "
                            f"{issue.value or ''}: {issue.message}", err=True)
         raise
-    summary = {"dataset": str(dataset), "out": str(result.out), "written": len(result.written),
+    summary = {"dataset": str(plan.dataset), "out": str(result.out),
+               "written": len(result.written),
                "unchanged": len(result.unchanged), "removed": len(result.removed),
                "saved": result.saved, "subjects": len(plan.subjects),
                "warnings": [i.as_dict() for i in result.report]}
@@ -149,6 +153,22 @@ def anonymize(dataset: Path, out: Path | None, key_file: Path | None, new_key: b
         text += ("\nnote: anonymized in place; the dataset's git history still holds the "
                  "originals, so share a copy made with --out instead")
     _say(summary, as_json, text)
+
+
+def _key(path: Path | None, new: bool, dry_run: bool) -> Any:
+    """The pseudonym key; a dry run never creates one (it plans with a throw-away key)."""
+    import secrets
+
+    from neurotwin_db.curation.anonymize import PseudonymKey, default_key_path, load_key
+    from neurotwin_db.curation.anonymize._key import check_key_location
+
+    target = Path(path).expanduser() if path else default_key_path()
+    if dry_run and new and not target.exists():
+        check_key_location(target)
+        click.echo(f"dry run: {target} does not exist; a real run with --new-key creates it. "
+                   "The pseudonyms below come from a throw-away key.", err=True)
+        return PseudonymKey(path=target, secret=secrets.token_bytes(32))
+    return load_key(target, new=new)
 
 
 def _say(payload: dict[str, Any], as_json: bool, text: str) -> None:

@@ -22,8 +22,13 @@ from neurotwin_db import datalad as dl
 from neurotwin_db._io import atomic_target, copy_file, write_bytes
 from neurotwin_db.curation.anonymize import _rules as rules
 from neurotwin_db.curation.anonymize._key import PseudonymKey
-from neurotwin_db.curation.anonymize._plan import SKIPPED, AnonymizationPlan, Change
-from neurotwin_db.curation.phi import Identifiers, scan_phi
+from neurotwin_db.curation.anonymize._plan import (
+    SKIPPED,
+    AnonymizationPlan,
+    Change,
+    source_id,
+)
+from neurotwin_db.curation.phi import Identifiers, anonymization_record, scan_phi
 from neurotwin_db.errors import NeurotwinError
 from neurotwin_db.progress import Progress, ProgressCallback, ignore_progress
 from neurotwin_db.report import Issue, Report, Severity
@@ -43,7 +48,7 @@ class LeakError(NeurotwinError, RuntimeError):
         super().__init__(f"anonymize stopped: phi-scan still finds {len(errors)} identifier(s) "
                          f"in the result, e.g. {first.code} in {first.path}"
                          f"{' at ' + first.location if first.location else ''}; nothing was "
-                         "written (see the report for the full list)")
+                         "written (all of them are listed above)")
 
 
 @dataclass
@@ -94,6 +99,12 @@ def _check_output(out: Path, plan: AnonymizationPlan) -> None:
         if out.exists() and any(out.iterdir()) and not dl.is_dataset(out):
             raise NeurotwinError(f"{out} exists and is not a DataLad dataset; give a new "
                                  "folder, or the dataset an earlier anonymize run created")
+        if dl.is_dataset(out) and _existing(out):
+            made = anonymization_record(out).get("source")
+            if made != source_id(plan.dataset):
+                raise NeurotwinError(
+                    f"{out} is a dataset that an anonymize run of {plan.dataset.name} did not "
+                    "create; it would be overwritten, so give a new folder for --out")
     if dl.is_dataset(out) and dl.git(out, "status", "--porcelain", "--untracked-files=all"
                                      ).strip():
         raise NeurotwinError(f"{out} has unsaved changes; save or discard them first "
@@ -108,7 +119,7 @@ def _stage(plan: AnonymizationPlan, staging: Path, progress: ProgressCallback) -
         try:
             _write(plan, change, staging)
         except NeurotwinError as exc:
-            log.error("anonymize: %s", exc)
+            log.info("anonymize: %s", exc)
             failed.append(str(exc))
         progress(Progress(change.target or "", done, len(todo), "anonymized"))
     if failed:

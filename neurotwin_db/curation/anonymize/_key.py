@@ -84,20 +84,32 @@ def default_key_path() -> Path:
 
 
 def _inside_dataset(path: Path) -> Path | None:
+    """The DataLad dataset, or git repository that would track it, holding ``path``."""
+    import subprocess
+
     for parent in path.resolve().parents:
-        if (parent / ".git").exists() or (parent / ".datalad").exists():
+        if (parent / ".datalad").is_dir():
             return parent
+        if (parent / ".git").exists():
+            ignored = subprocess.run(["git", "-C", str(parent), "check-ignore", "-q",
+                                      str(path.resolve())], capture_output=True)
+            return None if ignored.returncode == 0 else parent
     return None
+
+
+def check_key_location(path: Path) -> None:
+    """Refuse a key path inside a DataLad dataset, or a git repository that would track it."""
+    holder = _inside_dataset(path)
+    if holder is not None:
+        raise InputError(f"key file {path} is inside the dataset or repository {holder}, "
+                         "which could share it; keys must live outside every dataset (use "
+                         "a path such as ~/.config/neurotwin-db/pseudonym.key)")
 
 
 def load_key(path: Path | None = None, *, new: bool = False) -> PseudonymKey:
     """Read the key at ``path``; create it (mode 0600) only when ``new`` is set."""
     path = Path(path).expanduser() if path else default_key_path()
-    holder = _inside_dataset(path)
-    if holder is not None:
-        raise InputError(f"key file {path} is inside the dataset or repository {holder}; "
-                         "keys must live outside every dataset (use a path such as "
-                         "~/.config/neurotwin-db/pseudonym.key)")
+    check_key_location(path)
     if not path.exists():
         if not new:
             raise InputError(f"key file {path} does not exist; pass --new-key to create "

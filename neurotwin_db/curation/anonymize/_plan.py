@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -17,7 +18,9 @@ from neurotwin_db import __version__
 from neurotwin_db.curation.anonymize import _rules as rules
 from neurotwin_db.curation.anonymize._key import PseudonymKey
 from neurotwin_db.curation.phi import ANONYMIZATION_RECORD, Policy, load_policy
+from neurotwin_db.curation.phi._formats import scan_text
 from neurotwin_db.curation.phi._policy import DATASET_POLICY
+from neurotwin_db.curation.phi._scan import reader_for
 from neurotwin_db.errors import InputError
 
 
@@ -33,12 +36,16 @@ FACE_SUFFIXES = frozenset({"T1w", "T2w", "FLAIR", "T2starw", "PDw", "T1map", "T2
                            "UNIT1", "inplaneT1", "inplaneT2", "angio"})
 EEG_HEADERS = (".edf", ".bdf", ".vhdr", ".fif", ".set")
 EEG_COMPANIONS = (".eeg", ".vmrk", ".fdt")
-TEXT_NAMES = frozenset({"README", "README.md", "README.txt", "README.rst", "CHANGES",
-                        "LICENSE", ".bidsignore"})
-TEXT_SUFFIXES = (".bval", ".bvec", ".txt", ".md", ".rst")
 DROPPED_TOP = {"sourcedata": "sourcedata/ holds identifiable sources (share DICOM with "
                              "ntdb anonymize-dicom)",
                ".ntdb": "ntdb's private bookkeeping"}
+TOP_LEVEL = frozenset({"dataset_description.json", "README", "README.md", "README.txt",
+                       "README.rst", "CHANGES", "LICENSE", "participants.tsv",
+                       "participants.json", "samples.tsv", "samples.json",
+                       "genetic_info.json", ".bidsignore", "anonymization.json",
+                       "phi-policy.yaml", "CITATION.cff"})
+# sub-01_ses-1_task-rest_eeg.edf, task-rest_eeg.json: key-value pairs, then a suffix
+BIDS_NAME = re.compile(r"^(?:[a-z]+-[A-Za-z0-9+]+_)*[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$")
 SKIPPED = frozenset({".git", ".datalad", ".gitattributes", ".gitmodules"})
 README_NOTE = (
     "\n\n## Anonymization\n\n"
@@ -147,14 +154,18 @@ def _change(root: Path, rel: str, subjects: dict[str, str], shifts: dict[str, ti
         return Change(rel, rel, "copy", ("the dataset's own, stricter privacy policy",))
     if top in DROPPED_TOP and "/" in rel:
         return Change(rel, None, "drop", (DROPPED_TOP[top],))
-    target = rules.replace_labels(rel, subjects)
     label = rules.subject_of(rel)
+    shift = shifts.get(label or "")
+    target = rules.replace_labels(rel, subjects, shift)
     pseudo = subjects.get(label) if label else None
     name = PurePosixPath(rel).name
     lower = name.lower()
     path = root / rel
+    why_not = _unshareable(path, rel, policy)
+    if why_not:
+        return Change(rel, None, "drop", (why_not,))
     if lower.endswith(".json"):
-        content, notes = _json(path, rel, subjects, shifts.get(label or ""), allowed, policy)
+        content, notes = _json(path, rel, subjects, shift, allowed, policy)
         return Change(rel, target, "sidecar", tuple(notes), content, pseudo)
     if lower.endswith(".tsv"):
         text, notes = rules.anonymize_table(
@@ -176,12 +187,35 @@ def _change(root: Path, rel: str, subjects: dict[str, str], shifts: dict[str, ti
     if lower.endswith(".nwb"):
         return Change(rel, target, "nwb", ("relabel the subject, shift dates, drop "
                                            "experimenter and institution",), subject=pseudo)
-    if name in TEXT_NAMES or lower.endswith(TEXT_SUFFIXES):
+    if lower.endswith((".bval", ".bvec")):
+        return Change(rel, target, "copy", ("numbers only",), subject=pseudo)
+    if reader_for(path, policy) is scan_text:
         text = path.read_text(encoding="utf-8", errors="replace")
-        new = rules.replace_labels(text, subjects)
-        notes = ("relabel subjects",) if new != text else ()
-        return Change(rel, target, "text", notes, new.encode(), pseudo)
-    return Change(rel, target, "copy", ("copied unchanged: phi-scan checks it",), subject=pseudo)
+        new, notes = rules.scrub_text(rules.replace_labels(text, subjects, shift),
+                                      keep_dates=name == "CHANGES")  # release dates
+        if new != text and not notes:
+            notes = ["relabel subjects"]
+        return Change(rel, target, "text", tuple(notes), new.encode(), pseudo)
+    return Change(rel, target, "copy", ("copied unchanged; phi-scan checks it",),
+                  subject=pseudo)
+
+
+def _unshareable(path: Path, rel: str, policy: Policy) -> str | None:
+    """Why a file cannot go into the shareable dataset, if it cannot."""
+    name = PurePosixPath(rel).name
+    if name.startswith(".") and name not in (".bidsignore",) and \
+            not rel.startswith(".ntdb/"):
+        return "a hidden file: review it and add it by hand if it must be shared"
+    reader = reader_for(path, policy)
+    if reader is None:
+        return ("phi-scan cannot read this type of file, so it cannot be shown to be free "
+                "of identifiers; review it and add it by hand")
+    if isinstance(reader, str) and not path.with_suffix(reader).exists():
+        return f"a data file without its {reader} header"
+    top = rel.split("/", 1)[0]
+    if top != "code" and name not in TOP_LEVEL and not BIDS_NAME.match(name):
+        return "not a BIDS file name, so its name may identify; rename it or add it by hand"
+    return None
 
 
 def _json(path: Path, rel: str, subjects: dict[str, str], shift: timedelta | None,
@@ -203,10 +237,23 @@ def _json(path: Path, rel: str, subjects: dict[str, str], shift: timedelta | Non
     return (json.dumps(new, indent=2, ensure_ascii=False) + "\n").encode(), notes
 
 
+def source_id(root: Path) -> str:
+    """The raw dataset's DataLad id (its folder name if it is not a DataLad dataset)."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    try:
+        config.read(root / ".datalad" / "config", encoding="utf-8")
+        return config.get('datalad "dataset"', "id")
+    except (configparser.Error, OSError):
+        return root.name
+
+
 def _records(plan: AnonymizationPlan) -> list[Change]:
     """The README note and ``.ntdb/anonymization.json`` (no key, no offsets)."""
     faces = sorted(c.target for c in plan.changes if c.action == "deface" and c.target)
     record = {"tool": "neurotwin-db", "version": __version__, "policy": plan.policy_version,
+              "source": source_id(plan.dataset),
               "pseudonymized": True, "dates_shifted": True, "ages_capped_at": rules.AGE_CAP,
               "defaced": faces}
     out = [Change(None, ANONYMIZATION_RECORD.as_posix(), "record",

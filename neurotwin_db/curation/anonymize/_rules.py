@@ -20,6 +20,11 @@ from neurotwin_db.errors import InputError
 
 AGE_CAP = 89
 _SUBJECT = re.compile(r"sub-([A-Za-z0-9]+)")
+_SESSION_DATE = re.compile(r"ses-((?:19|20)\d{6})(?![A-Za-z0-9])")
+_INLINE_DATETIME = re.compile(r"(?<!\d)(?:19|20)\d\d-[01]\d-[0-3]\d(?:T\d\d:\d\d(?::\d\d"
+                              r"(?:\.\d+)?)?)?(?!\d)")
+_TEXT_DATE = re.compile(r"(?<![\d.])(?:(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d\.[01]?\d\."
+                        r"(?:19|20)\d\d)(?!\d)")
 _DATETIME = re.compile(r"^(\d{4}-\d\d-\d\d)(T\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d:?\d\d)?$")
 
 
@@ -29,13 +34,47 @@ def subject_of(rel: str) -> str | None:
     return found.group(1) if found else None
 
 
-def replace_labels(text: str, subjects: Mapping[str, str]) -> str:
-    """Replace every ``sub-<label>`` with ``sub-<pseudonym>`` (whole labels only)."""
+def replace_labels(text: str, subjects: Mapping[str, str],
+                   shift: timedelta | None = None) -> str:
+    """Replace every ``sub-<label>`` with its pseudonym (whole labels only).
+
+    Session labels that are dates (``ses-20250513``) move by ``shift``, like every other
+    date of the subject; without a shift they are left for phi-scan to report.
+    """
     def swap(match: re.Match[str]) -> str:
         label = match.group(1)
         return f"sub-{subjects[label]}" if label in subjects else match.group(0)
 
-    return _SUBJECT.sub(swap, text)
+    def move(match: re.Match[str]) -> str:
+        try:
+            day = datetime.strptime(match.group(1), "%Y%m%d")
+        except ValueError:
+            return match.group(0)
+        return f"ses-{day + shift:%Y%m%d}" if shift is not None else match.group(0)
+
+    return _SESSION_DATE.sub(move, _SUBJECT.sub(swap, text))
+
+
+def shift_inline_dates(text: str, shift: timedelta) -> str:
+    """Move every ISO date or datetime written inside free text by ``shift``."""
+    return _INLINE_DATETIME.sub(lambda m: shift_datetime(m.group(0), shift) or m.group(0),
+                                text)
+
+
+def scrub_text(text: str, *, keep_dates: bool = False) -> tuple[str, list[str]]:
+    """Remove e-mail and postal addresses, phone numbers (and dates) from free text."""
+    from neurotwin_db.curation.phi._match import ADDRESS, EMAIL, PHONE
+
+    notes = []
+    patterns = [("e-mail address", EMAIL), ("phone number", PHONE), ("address", ADDRESS)]
+    if not keep_dates:
+        patterns.append(("date", _TEXT_DATE))
+    for what, pattern in patterns:
+        text, count = pattern.subn(f"[{what} removed]", text)
+        if count:
+            notes.append(f"remove {count} {what}(es)" if what.endswith("ss") else
+                         f"remove {count} {what}(s)")
+    return text, notes
 
 
 def shift_datetime(value: str, shift: timedelta) -> str | None:
@@ -84,10 +123,12 @@ def _scrub_value(value: Any, shift: timedelta | None, subjects: Mapping[str, str
         moved = shift_datetime(value, shift) if shift is not None else None
         if moved is not None:
             return moved, "shift"
-        if shift is None and _DATETIME.match(value.strip()):
+        if shift is None and _INLINE_DATETIME.search(value):
             return value, "drop"
-        new = replace_labels(value, subjects)
-        return new, "relabel" if new != value else ""
+        new = replace_labels(value, subjects, shift)
+        if shift is not None:
+            new = shift_inline_dates(new, shift)
+        return new, "relabel or shift dates in" if new != value else ""
     if isinstance(value, list):
         items = [_scrub_value(v, shift, subjects) for v in value]
         return [v for v, why in items if why != "drop"], _summary(w for _, w in items)
@@ -155,7 +196,7 @@ def anonymize_table(text: str, rel: str, *, policy: Policy, subjects: Mapping[st
                 value, changed["shift"] = moved, changed["shift"] + 1
             elif col == "age" and _over(value):
                 value, changed["cap"] = str(AGE_CAP), changed["cap"] + 1
-            new.append(replace_labels(value, subjects))
+            new.append(replace_labels(value, subjects, shifts.get(label or "")))
         out_rows.append(new)
     if changed["shift"]:
         notes.append(f"shift {changed['shift']} date(s)")

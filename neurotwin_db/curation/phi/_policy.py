@@ -36,8 +36,16 @@ class Policy:
         return re.compile("|".join(f"(?:{p})" for p in self.deny_columns), re.IGNORECASE)
 
     def denies_column(self, name: str) -> bool:
-        """Whether a TSV column with this name holds direct identifiers."""
-        return bool(self._deny_column.fullmatch(name.strip()))
+        """Whether a TSV column with this name holds direct identifiers or free text.
+
+        >>> policy = load_policy()
+        >>> [policy.denies_column(c) for c in ("participant_name", "birth_year", "filename")]
+        [True, True, False]
+        """
+        name = name.strip()
+        if name != "name" and name in _bids_columns():
+            return False
+        return bool(self._deny_column.search(name))
 
     def is_date_column(self, name: str) -> bool:
         """Whether a TSV column holds absolute dates (which must be shifted)."""
@@ -52,6 +60,13 @@ def _from_data(data: dict[str, Any], source: str) -> dict[str, Any]:
         raise InputError(f"{source} has unknown policy entries {sorted(unknown)}; "
                          f"allowed: {', '.join(_LISTS)}")
     return data
+
+
+@cache
+def _bids_columns() -> frozenset[str]:
+    from neurotwin_db.bidspath import bids_schema
+
+    return frozenset(c["name"] for c in bids_schema().objects.columns.values())
 
 
 @cache
