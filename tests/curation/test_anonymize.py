@@ -280,9 +280,8 @@ def test_a_missing_key_is_an_error_and_never_created_silently(raw: Path,
     result = runner.invoke(cli, ["anonymize", str(raw), "--out", str(tmp_path / "o"),
                                  "--key-file", str(key), "--dry-run"])
     assert result.exit_code == 2 and "--new-key" in result.output and not key.exists()
-    result = runner.invoke(cli, ["anonymize", str(raw), "--out", str(tmp_path / "o"),
-                                 "--key-file", str(key), "--new-key", "--dry-run"])
-    assert result.exit_code == 0 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    load_key(key, new=True)  # what a real run with --new-key does
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     key.write_text("not hex\n")
     result = runner.invoke(cli, ["anonymize", str(raw), "--key-file", str(key), "--dry-run"])
     assert result.exit_code == 2 and "cannot read key file" in result.output
@@ -319,3 +318,58 @@ def test_valid_datasets_stay_valid(demo_db: Path, key_file: Path, tmp_path: Path
     assert plan.subjects and all(os.listdir(out / f"sub-{p}") for p in plan.subjects.values())
     assert not [f for f in os.listdir(out) if f.startswith("sub-") and
                 f.removeprefix("sub-") in plan.subjects]
+
+
+def test_what_a_steward_might_leave_behind_does_not_leak(raw: Path, key_file: Path,
+                                                         tmp_path: Path) -> None:
+    """Identifiers outside the places BIDS defines (found in a review as a new user)."""
+    source = tmp_path / "messy"
+    shutil.copytree(raw, source, symlinks=False, ignore=shutil.ignore_patterns(
+        ".git", ".datalad", "sourcedata"))
+    _write(source, ".notes", "Ilse Kowalczyk called\n")
+    _write(source, "extra/consent.pdf", "%PDF Ilse Kowalczyk")
+    # a name in free text needs --identifiers (see the leak test); the rest is found alone
+    _write(source, "code/notes.txt", "Lives at 12 Elm Street, born 14.03.1948, "
+                                     "ilse@example.org, +1 (617) 555-0199, seen 2025-05-12\n")
+    _write(source, "sub-01/sub-01_Kowalczyk_notes.txt", "x\n")
+    _write(source, "sub-02/ses-20250513/eeg/sub-02_ses-20250513_task-x_eeg.json",
+           '{"TaskName": "x", "TaskDescription": "recorded 2025-05-13 by staff"}')
+    _write(source, "sub-02/ses-20250513/sub-02_ses-20250513_scans.tsv",
+           "filename\tacq_time\neeg/sub-02_ses-20250513_task-x_eeg.edf\t2025-05-13T09:00:00\n")
+    table = (source / "participants.tsv").read_text().splitlines()
+    table = [table[0] + "\tparticipant_name\tbirth_year\tcomments"] + [
+        line + "\tIlse Kowalczyk\t1931\tlives with Kowalczyk" for line in table[1:]]
+    (source / "participants.tsv").write_text("\n".join(table) + "\n")
+    out = tmp_path / "out"
+    key = load_key(key_file)
+    plan = plan_anonymization(source, key, out=out)
+    apply_anonymization(plan, key)
+    planted = ["Kowalczyk", "Elm Street", "14.03.1948", "ilse@example.org", "555-0199",
+               "2025-05-1", "20250513", "1931"]
+    leaks = [(p.relative_to(out).as_posix(), v) for p in _files(out) for v in planted
+             if v in _contents(p).decode("latin-1") or v in p.relative_to(out).as_posix()]
+    assert not leaks, leaks
+    dropped = {c.source for c in plan.changes if c.action == "drop"}
+    assert {".notes", "extra/consent.pdf", "sub-01/sub-01_Kowalczyk_notes.txt"} <= dropped
+    assert (out / "code" / "notes.txt").is_file()  # kept, with the contact details removed
+    shifted = (key.date_offset("02") + MEAS_DATE.replace(2025, 5, 13)).strftime("%Y%m%d")
+    assert (out / f"sub-{key.pseudonym('02')}" / f"ses-{shifted}").is_dir()
+
+
+def test_an_unrelated_dataset_is_never_overwritten(raw: Path, key_file: Path, demo_db: Path,
+                                                   tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    dl.clone(str(demo_db / "mri-template"), other)
+    head = dl.head_commit(other)
+    result = CliRunner().invoke(cli, ["anonymize", str(raw), "--out", str(other),
+                                      "--key-file", str(key_file)])
+    assert result.exit_code == 2 and "did not create" in result.output
+    assert dl.head_commit(other) == head
+
+
+def test_a_dry_run_never_creates_a_key(raw: Path, tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "new.key"
+    result = CliRunner().invoke(cli, ["anonymize", str(raw), "--out", str(tmp_path / "o"),
+                                      "--key-file", str(key), "--new-key", "--dry-run"])
+    assert result.exit_code == 0 and "throw-away key" in result.output
+    assert not key.exists() and not (tmp_path / "o").exists()

@@ -341,9 +341,9 @@ def test_custom_recipes_stricter_or_unsafe(tmp_path: Path) -> None:
                       "REPLACE PatientName var:ntdb_pseudonym\n"
                       "REPLACE select:VR:UI func:ntdb_uid\n", encoding="utf-8")
     result = anonymize_dicom(src, tmp_path / "b", key=key, recipe=unsafe, jobs=1)
-    assert result.failed == [("mr.dcm", "its PatientAddress would still be in the output; "
-                                        "add a rule that removes it to the recipe "
-                                        "(unsafe.deid)")]
+    # the phi-scan check on the result (dates, address) refuses the file before it is written
+    [(failed, message)] = result.failed
+    assert failed == "mr.dcm" and "add a rule that removes it to the recipe" in message
     lax = tmp_path / "lax.deid"
     lax.write_text("FORMAT dicom\n%header\nREMOVE PatientAddress\n", encoding="utf-8")
     result = anonymize_dicom(src, tmp_path / "c", key=key, recipe=lax, jobs=1)
@@ -365,3 +365,25 @@ def test_duplicate_copies_are_written_once_and_progress_counts_every_file(
     assert "same SOPInstanceUID" in result.failed[0][1]
     assert [e.done for e in events] == [1, 2, 3] and {e.total for e in events} == {3}
     assert {i.code for i in result.report()} == {"DICOM_NOT_ANONYMIZED", "DICOM_SKIPPED"}
+
+
+def test_the_result_must_pass_phi_scan_and_old_ages_are_capped(tmp_path: Path) -> None:
+    from pydicom.uid import generate_uid
+
+    from neurotwin_db.curation.phi import scan_phi
+
+    src = tmp_path / "src"
+    src.mkdir()
+    ds = read(TESTS / "MR_small.dcm")
+    ds.PatientAge = "095Y"
+    ds.ProtocolName = "t1 for jane.doe@hospital.org"  # kept by the recipe, so refused
+    ds.save_as(src / "leaky.dcm")
+    ds.ProtocolName = "t1"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(src / "fine.dcm")
+    result = anonymize_dicom(src, tmp_path / "out", key=make_key(tmp_path), jobs=1)
+    assert [(source, "e-mail" in why) for source, why in result.failed] == [("leaky.dcm", True)]
+    [(source, output)] = result.written
+    assert source == "fine.dcm" and read(tmp_path / "out" / output).PatientAge == "089Y"
+    assert not scan_phi(tmp_path / "out").failed()

@@ -392,8 +392,12 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
                       "ntdb_uid": _uid_hook(key)})
     for tag in [tag for tag in ds.keys() if tag.is_private]:  # a recipe may ADD them
         del ds[tag]
+    age = str(ds.get("PatientAge", "") or "")
+    if re.fullmatch(r"\d{3}Y", age) and int(age[:3]) > 89:
+        ds.PatientAge = "089Y"  # ages above 89 identify (HIPAA safe harbor)
     new = {kw: key.uid(value) for kw, value in originals.items()}
     _check_result(ds, recipe, pseudonym, new)
+    _check_phi(ds, rel)
     payload = _encode(ds, syntax)
     leaked = [name for name, needle in needles if needle in payload]
     if leaked:
@@ -419,6 +423,26 @@ def _write_new(path: Path, payload: bytes) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def _check_phi(ds: Dataset, rel: str) -> None:
+    """The result must pass phi-scan's DICOM check before it is written."""
+    from neurotwin_db.curation.phi._formats import ERROR, dicom_findings
+
+    left = [i for i in dicom_findings(ds, None, None, rel, _phi_context())
+            if i.severity >= ERROR]
+    if left:
+        first = left[0]
+        raise _Refused(f"phi-scan still finds {first.code} in {first.location} "
+                       f"({first.message}); add a rule that removes it to the recipe")
+
+
+@lru_cache(maxsize=1)
+def _phi_context() -> Any:
+    from neurotwin_db.curation.phi import Identifiers, load_policy
+    from neurotwin_db.curation.phi._formats import ScanContext
+
+    return ScanContext(policy=load_policy(), identifiers=Identifiers())
 
 
 def _check_complete(ds: Dataset) -> None:

@@ -136,6 +136,13 @@ def scan_dicom(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
         elements = list(_elements(ds))
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         return [unreadable(rel, "DICOM", exc)]
+    return dicom_findings(ds, elements, risk, rel, ctx)
+
+
+def dicom_findings(ds: Any, elements: list[tuple[str, Any]] | None, risk: str | None,
+                   rel: str, ctx: ScanContext) -> list[Issue]:
+    """The findings for a DICOM dataset already in memory (``elements`` from its walk)."""
+    elements = list(_elements(ds)) if elements is None else elements
     issues = []
     if risk:
         issues.append(finding("PHI_PIXEL_RISK", ERROR, rel,
@@ -165,6 +172,9 @@ def scan_dicom(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
                 issues.append(finding("PHI_DICOM_DATE", ERROR, rel,
                                       "holds a date that is not marked as shifted",
                                       location=where, value=text))
+        elif elem.keyword == "PatientAge" and _years(text) > 89:
+            issues.append(finding("PHI_AGE_OVER_89", ERROR, rel, "ages above 89 identify",
+                                  location=where, value=text))
         elif elem.keyword in ctx.policy.dicom_deny_keywords:
             if not pseudonymous and text.upper() not in _ANONYMOUS:
                 issues.append(finding("PHI_DICOM_ELEMENT", ERROR, rel,
@@ -182,6 +192,15 @@ def scan_dicom(path: Path, rel: str, ctx: ScanContext) -> list[Issue]:
                               ("; ..." if len(private) > 3 else ""),
                               hint="ntdb anonymize-dicom SRC OUT (removes all private tags)"))
     return issues
+
+
+def _years(age: str) -> float:
+    """A DICOM AS value (``095Y``, ``030M``) in years; 0 when it cannot be read."""
+    try:
+        number, unit = int(age[:-1]), age[-1].upper()
+    except (ValueError, IndexError):
+        return 0.0
+    return number / {"Y": 1, "M": 12, "W": 52.18, "D": 365.25}.get(unit, 1e9)
 
 
 # --- NIfTI -------------------------------------------------------------------------------
