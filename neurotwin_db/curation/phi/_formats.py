@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -98,16 +99,30 @@ def is_date_value(value: str) -> bool:
 # --- DICOM -------------------------------------------------------------------------------
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
+# Only these can hold free text (numbers, codes, times and UIDs cannot hold a name).
+_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "UR", "AE"})
 _ANONYMOUS = frozenset({"", "ANONYMOUS", "ANON", "REMOVED", "X", "NONE", "N/A"})
+_PATIENT_AGE = 0x00101010
 
 
 def _elements(ds: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every element with the path of the sequences above it (its own tag not included)."""
     for elem in ds:
-        where = f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X}) {elem.keyword or '?'}"
-        yield where, elem
+        yield prefix, elem
         if elem.VR == "SQ" and elem.value:
             for i, item in enumerate(elem.value):
-                yield from _elements(item, f"{where}[{i}] > ")
+                yield from _elements(item, f"{_where(prefix, elem)}[{i}] > ")
+
+
+def _where(prefix: str, elem: Any) -> str:
+    return f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X}) {elem.keyword or '?'}"
+
+
+@lru_cache(maxsize=8)
+def _deny_tags(keywords: frozenset[str]) -> frozenset[int]:
+    from pydicom.datadict import tag_for_keyword
+
+    return frozenset(t for t in map(tag_for_keyword, keywords) if t is not None)
 
 
 def _check_complete(ds: Any, path: Path) -> None:
@@ -152,39 +167,47 @@ def dicom_findings(ds: Any, elements: list[tuple[str, Any]] | None, risk: str | 
     dates_ok = ctx.dates_shifted or str(
         ds.get("LongitudinalTemporalInformationModified", "")).upper() in {"MODIFIED", "REMOVED"}
     private = []
-    for where, elem in elements:
-        if elem.tag.is_private:
-            if elem.VR != "SQ" and not elem.tag.is_private_creator:
-                private.append(where)
+    deny = _deny_tags(ctx.policy.dicom_deny_keywords)
+    for prefix, elem in elements:
+        tag, vr = elem.tag, elem.VR
+        if tag.is_private:
+            if vr != "SQ" and not tag.is_private_creator:
+                private.append(_where(prefix, elem))
             continue
-        if elem.VR in _BINARY_VRS or elem.tag.group in (0x7FE0,) or elem.value is None:
+        if vr in _BINARY_VRS or tag.group == 0x7FE0 or elem.value is None:
             continue
+        if vr not in _TEXT_VRS and vr not in ("PN", "DA", "DT", "AS") and tag not in deny \
+                and not ctx.identifiers:
+            continue  # numbers, codes, times and UIDs
         text = str(elem.value).strip()
         if not text:
             continue
+        where = _where(prefix, elem)
         pseudonymous = identity_removed and PSEUDONYM.match(text)
-        if elem.VR == "PN":
+        if vr == "PN":
             if text.upper() not in _ANONYMOUS and not pseudonymous:
                 issues.append(finding("PHI_DICOM_NAME", ERROR, rel, "holds a person's name",
                                       location=where, value=text))
-        elif elem.VR in ("DA", "DT"):
+        elif vr in ("DA", "DT"):
             if not dates_ok:
                 issues.append(finding("PHI_DICOM_DATE", ERROR, rel,
                                       "holds a date that is not marked as shifted",
                                       location=where, value=text))
-        elif elem.keyword == "PatientAge" and _years(text) > 89:
-            issues.append(finding("PHI_AGE_OVER_89", ERROR, rel, "ages above 89 identify",
-                                  location=where, value=text))
-        elif elem.keyword in ctx.policy.dicom_deny_keywords:
+        elif tag == _PATIENT_AGE:
+            if _years(text) > 89:
+                issues.append(finding("PHI_AGE_OVER_89", ERROR, rel, "ages above 89 identify",
+                                      location=where, value=text))
+        elif tag in deny:
             if not pseudonymous and text.upper() not in _ANONYMOUS:
                 issues.append(finding("PHI_DICOM_ELEMENT", ERROR, rel,
                                       f"{elem.keyword} identifies a person, site or device",
                                       location=where, value=text))
-        else:
+        elif vr in _TEXT_VRS:
             issues += check_value(text, rel, where, ctx)
             continue
-        issues += [i for i in check_value(text, rel, where, ctx)
-                   if i.code == "PHI_KNOWN_IDENTIFIER"]
+        if ctx.identifiers:
+            issues += [i for i in check_value(text, rel, where, ctx)
+                       if i.code == "PHI_KNOWN_IDENTIFIER"]
     if private:
         issues.append(finding("PHI_DICOM_PRIVATE_TAGS", ERROR, rel,
                               f"{len(private)} private element(s) can hold anything, "
