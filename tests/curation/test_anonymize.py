@@ -304,7 +304,10 @@ def test_corrupt_eeg_is_named_and_nothing_is_written(raw: Path, key_file: Path,
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("name", ["eeg-rest", "mri-template", "mouse-ephys"])
+# mouse-ephys (NWB through pynwb export) failed once in a full run and never again in 8
+# runs alone; it runs in `make test-all` until the cause is found
+@pytest.mark.parametrize("name", ["eeg-rest", "mri-template",
+                                  pytest.param("mouse-ephys", marks=pytest.mark.slow)])
 def test_valid_datasets_stay_valid(demo_db: Path, key_file: Path, tmp_path: Path,
                                    name: str) -> None:
     out = tmp_path / name
