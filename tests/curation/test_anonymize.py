@@ -304,8 +304,8 @@ def test_corrupt_eeg_is_named_and_nothing_is_written(raw: Path, key_file: Path,
     assert not (tmp_path / "o").exists()
 
 
-# mouse-ephys (NWB through pynwb export) failed once in a full run and never again in 8
-# runs alone; it runs in `make test-all` until the cause is found
+# mouse-ephys (NWB through pynwb export) failed once in a full run and in none of 7 later
+# runs; it runs in `make test-all` until the cause is found
 @pytest.mark.parametrize("name", ["eeg-rest", "mri-template",
                                   pytest.param("mouse-ephys", marks=pytest.mark.slow)])
 def test_valid_datasets_stay_valid(demo_db: Path, key_file: Path, tmp_path: Path,
