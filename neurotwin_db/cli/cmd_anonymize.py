@@ -159,8 +159,12 @@ def _key(path: Path | None, new: bool, dry_run: bool) -> Any:
     """The pseudonym key; a dry run never creates one (it plans with a throw-away key)."""
     import secrets
 
-    from neurotwin_db.curation.anonymize import PseudonymKey, default_key_path, load_key
-    from neurotwin_db.curation.anonymize._key import check_key_location
+    from neurotwin_db.curation.anonymize import (
+        PseudonymKey,
+        check_key_location,
+        default_key_path,
+        load_key,
+    )
 
     target = Path(path).expanduser() if path else default_key_path()
     if dry_run and new and not target.exists():

@@ -11,7 +11,12 @@ from neurotwin_db.curation.anonymize._apply import (
     LeakError,
     apply_anonymization,
 )
-from neurotwin_db.curation.anonymize._key import PseudonymKey, default_key_path, load_key
+from neurotwin_db.curation.anonymize._key import (
+    PseudonymKey,
+    check_key_location,
+    default_key_path,
+    load_key,
+)
 from neurotwin_db.curation.anonymize._plan import (
     AlreadyAnonymizedError,
     AnonymizationPlan,
@@ -40,6 +45,7 @@ __all__ = [
     "PseudonymKey",
     "anonymize_dicom",
     "apply_anonymization",
+    "check_key_location",
     "deface",
     "deface_file",
     "default_key_path",
