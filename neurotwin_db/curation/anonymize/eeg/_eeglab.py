@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -145,8 +146,7 @@ def _rewrite_eeglab(src: Path, staged: Path, subject: str,
 
     etc = _get(eeg, "etc")
     if etc is not None:
-        for _ in _mat_leaves(etc, "EEG.etc", scrub):
-            pass
+        deque(_mat_leaves(etc, "EEG.etc", scrub), maxlen=0)  # walk it: scrub edits in place
     outputs = []
     data = _mat_text(_get(eeg, "data"))
     if data:  # the samples live in a separate .fdt file
