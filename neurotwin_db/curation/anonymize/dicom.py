@@ -399,8 +399,8 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
     _check_result(ds, recipe, pseudonym, new)
     if recipe.path.resolve() != PROJECT_RECIPE.resolve():
         _check_phi(ds, rel)  # a user's recipe: every element through phi-scan's check
+    _check_free_text(ds)
     payload = _encode(ds, syntax)
-    _check_free_text(payload)
     leaked = [name for name, needle in needles if needle in payload]
     if leaked:
         raise _Refused(f"its {', '.join(sorted(set(leaked)))} would still be in the output; "
@@ -439,24 +439,37 @@ def _check_phi(ds: Dataset, rel: str) -> None:
                        f"({first.message}); add a rule that removes it to the recipe")
 
 
-def _check_free_text(payload: bytes) -> None:
-    """No e-mail, phone number or postal address in the header bytes of the result.
+def _check_free_text(ds: Dataset) -> None:
+    """No e-mail, phone number or postal address in the text elements the recipe kept.
 
     The project recipe removes names, dates, IDs, devices and private tags (the tests run
     the full phi-scan on its results); what it keeps on purpose (SeriesDescription,
-    ProtocolName, ...) is free text, checked here in one pass over the encoded header.
+    ProtocolName, ...) is free text, checked here in one pass over those values.
     """
-    end = payload.find(_PIXEL_DATA_TAG)
-    header = payload if end < 0 else payload[:end]
+    text = b"\n".join(_kept_text(ds, []))
     for what, pattern in _free_text_patterns():
-        found = pattern.search(header)
+        found = pattern.search(text)
         if found:
             raise _Refused(f"a kept text element holds {what} "
                            f"({found.group(0)[:1].decode('latin-1')}...); add a rule that "
                            "removes it to the recipe (or fix the source series)")
 
 
-_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+_TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+
+
+def _kept_text(container: Dataset, parts: list[bytes]) -> list[bytes]:
+    """The values of every text element, nested ones too, as bytes (raw where still raw)."""
+    for tag in container.keys():
+        raw = container.get_item(tag)
+        vr = _vr(raw)
+        if vr in _TEXT_VRS and raw.value:
+            value = raw.value
+            parts.append(value if isinstance(value, bytes) else str(value).encode("utf-8"))
+        elif vr == "SQ":
+            for item in container[tag].value or ():
+                _kept_text(item, parts)
+    return parts
 
 
 @lru_cache(maxsize=1)
@@ -505,18 +518,39 @@ def _identifiers(ds: Dataset) -> list[tuple[str, bytes]]:
     return needles
 
 
-def _uid_hook(key: PseudonymKey) -> Callable[..., Any]:
-    def ntdb_uid(field: Any = None, **_: Any) -> Any:
-        """The keyed UID(s) for one UI element; standard and class UIDs stay as they are."""
+def _uid_hook(key: PseudonymKey) -> _UidHook:
+    return _UidHook(key)
+
+
+class _UidHook:
+    """The recipe function ``ntdb_uid``: keyed UIDs; standard and class UIDs stay as they are.
+
+    deid calls it with a converted element; the recipe engine hands it elements that are
+    still raw bytes through :meth:`raw`, which gives the same UIDs without decoding them.
+    """
+
+    def __init__(self, key: PseudonymKey) -> None:
+        self.key = key
+
+    def __call__(self, field: Any = None, **_: Any) -> Any:
         element = field.element
         if element.keyword.endswith(CLASS_UID_SUFFIXES) or not element.value:
             return None
         values = element.value if element.VM > 1 else [element.value]
-        new = [v if not v or str(v).startswith(STANDARD_UID_ROOT) else key.uid(str(v))
-               for v in values]
+        new = [self._one(str(v)) for v in values]
         return new if element.VM > 1 else new[0]
 
-    return ntdb_uid
+    def raw(self, raw: RawDataElement) -> RawDataElement:
+        """The element with keyed UIDs, still raw (its bytes are written as they are)."""
+        if keyword_for_tag(raw.tag).endswith(CLASS_UID_SUFFIXES) or not raw.value:
+            return raw
+        values = raw.value.decode("ascii").rstrip("\0 ").split("\\")
+        value = "\\".join(self._one(v.strip()) for v in values).encode("ascii")
+        value += b"\0" * (len(value) % 2)  # UI values pad to even length with NUL
+        return raw._replace(value=value, length=len(value))
+
+    def _one(self, uid: str) -> str:
+        return uid if not uid or uid.startswith(STANDARD_UID_ROOT) else self.key.uid(uid)
 
 
 def _check_result(ds: Dataset, recipe: _Recipe, pseudonym: str, new: dict[str, str]) -> None:
@@ -671,6 +705,8 @@ class _Recipe:
                     present = False
             elif action == "BLANK":
                 container[tag].value = None
+            elif action == "REPLACE" and _raw_uid(container, tag, value, lookup):
+                continue
             else:
                 dfield = DicomField(container[tag], place.name, place.uid)
                 if action == "JITTER":
@@ -753,6 +789,16 @@ def _needs_deid_parser(recipe: DeidRecipe, actions: list[tuple[str, str, Any]]) 
         if action == "REMOVE" and value:
             return True
     return False
+
+
+def _raw_uid(container: Dataset, tag: int, value: Any, lookup: dict[str, Any]) -> bool:
+    """Apply ``func:ntdb_uid`` to a still-raw element without decoding it; False if not."""
+    hook = lookup.get(value[5:]) if isinstance(value, str) and value[:5] == "func:" else None
+    raw = container.get_item(tag)
+    if not isinstance(hook, _UidHook) or not isinstance(raw, RawDataElement):
+        return False
+    container[tag] = hook.raw(raw)
+    return True
 
 
 def _vr(raw: Any) -> str:
