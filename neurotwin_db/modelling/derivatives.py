@@ -7,6 +7,7 @@ Each derivative lives in ``<dataset>/derivatives/<pipeline>/`` (YODA style) with
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from neurotwin_db import __version__
 from neurotwin_db import datalad as dl
 from neurotwin_db._io import write_json, write_text
 from neurotwin_db.bidspath import bids_version
+from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.errors import InputError
 
 CODE_URL = "https://pypi.org/project/neurotwin-db/"
@@ -29,6 +31,27 @@ class SourceDataset:
     url: str
     version: str
     doi: str = ""
+
+    @classmethod
+    def of(cls, dataset: Path, url: str | None = None) -> SourceDataset:
+        """Describe a local dataset as an input: its ``DatasetDOI`` and its version.
+
+        The version is the dataset's version tag at HEAD (``v1.0.0`` after ``ntdb
+        deposit``), else the HEAD commit; a deposited input is so always cited by DOI.
+        """
+        description_path = Path(dataset) / "dataset_description.json"
+        try:
+            description = json.loads(description_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read {description_path} ({exc}); a source of a "
+                             "derivative must be a BIDS dataset") from None
+        commit = dl.head_commit(Path(dataset)) or ""
+        tagged = dl.version_tag(Path(dataset), commit) if commit else None
+        exact = tagged and dl.git(Path(dataset), "rev-list", "-n", "1", tagged
+                                  ).decode().strip() == commit
+        doi = str(description.get("DatasetDOI") or "")
+        return cls(url or str(Path(dataset).resolve()), tagged if exact else commit,
+                   normalize_doi(doi) if doi else "")
 
     def as_bids(self) -> dict[str, str]:
         """The ``SourceDatasets`` entry."""
