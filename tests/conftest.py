@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,27 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "db"
     build_demo(out, log=lambda _msg: None)
     return out
+
+
+PYBIDS_SDIST = "pybids-0.22.0.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def pybids_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pybids' example datasets from its source archive, extracted once per session.
+
+    ``make test`` downloads the archive into .cache/ first; a bare pytest run does it here.
+    """
+    archive = Path(__file__).parents[1] / ".cache" / PYBIDS_SDIST
+    if not archive.is_file():
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--no-binary", ":all:", "pybids==0.22.0", "-d", str(archive.parent)],
+                       check=True)
+    out = tmp_path_factory.mktemp("pybids")
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if "/tests/data/" in m.name]
+        tar.extractall(out, members=members, filter="data")
+    return out / PYBIDS_SDIST.removesuffix(".tar.gz") / "tests" / "data"
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from neurotwin_db.cli.cmd_demo import demo
 from neurotwin_db.cli.cmd_get import get
 from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
+from neurotwin_db.cli.cmd_validate import validate
 
 logger = logging.getLogger(__name__)
 KEEP_LOGS = 200  # per-run log files (and their reports) kept; older ones are removed
@@ -96,3 +97,4 @@ cli.add_command(demo)
 cli.add_command(phi_scan)
 cli.add_command(anonymize)
 cli.add_command(anonymize_dicom)
+cli.add_command(validate)

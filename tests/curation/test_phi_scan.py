@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pydicom
@@ -17,8 +14,6 @@ from pydicom.dataset import Dataset
 from neurotwin_db.cli.main import cli
 from neurotwin_db.curation.phi import Identifiers, mask, scan_phi
 from neurotwin_db.report import Severity
-
-PYBIDS_SDIST = "pybids-0.22.0.tar.gz"
 
 
 @pytest.fixture(scope="module")
@@ -127,21 +122,6 @@ def test_cli_exit_codes_and_json(corpus, tmp_path: Path) -> None:  # noqa: ANN00
     assert result.exit_code == 0 and "clean" in result.output
     result = runner.invoke(cli, ["phi-scan", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output
-
-
-@pytest.fixture(scope="module")
-def pybids_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pybids' example datasets from its source archive (``make test`` downloads it)."""
-    archive = Path(__file__).parents[2] / ".cache" / PYBIDS_SDIST
-    if not archive.is_file():  # `make test` fetches it first; a bare pytest run does it here
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        "--no-binary", ":all:", "pybids==0.22.0", "-d", str(archive.parent)],
-                       check=True)
-    out = tmp_path_factory.mktemp("pybids")
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if "/tests/data/" in m.name]
-        tar.extractall(out, members=members, filter="data")
-    return out / PYBIDS_SDIST.removesuffix(".tar.gz") / "tests" / "data"
 
 
 # What phi-scan reports on pybids' clean example datasets, and why (each one checked by hand):
