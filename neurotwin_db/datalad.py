@@ -250,3 +250,16 @@ def remove_tree(path: Path) -> None:
             os.chmod(os.path.join(dirpath, d), 0o755)
     os.chmod(path, 0o755)
     shutil.rmtree(path)
+
+
+def missing_content(dataset: Path) -> list[str]:
+    """Annexed files of ``dataset`` (relative paths) whose content is not present here."""
+    if not git(dataset, "config", "--default", "", "--get", "annex.uuid").strip():
+        return []  # not an annex repository: every tracked file is in git
+    out = git(dataset, "annex", "find", "--not", "--in", "here", "--print0")
+    return sorted(p for p in out.decode("utf-8", errors="surrogateescape").split("\0") if p)
+
+
+def tag(dataset: Path, name: str, *, message: str, commit: str = "HEAD") -> None:
+    """Tag ``commit`` of ``dataset`` as ``name`` (an annotated tag: a dataset version)."""
+    git(dataset, "tag", "-a", name, "-m", message, commit)

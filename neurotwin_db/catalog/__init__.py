@@ -12,6 +12,7 @@ from neurotwin_db.catalog._database import (
     init_database,
     is_database,
     open_database,
+    record_doi,
     register_dataset,
 )
 from neurotwin_db.catalog._get import (
@@ -41,6 +42,7 @@ __all__ = [
     "open_catalog",
     "open_database",
     "plan_get",
+    "record_doi",
     "register_dataset",
     "search_files",
 ]

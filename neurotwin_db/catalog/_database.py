@@ -164,6 +164,13 @@ def register_dataset(db: Database, source: str, *, name: str | None = None,
     return entry
 
 
+def record_doi(db: Database, dataset_id: str, *, doi: str, version: str) -> DatasetEntry:
+    """Record the DOI and version (tag) of a deposited dataset in the registry (one save)."""
+    entry = db.entry(dataset_id).with_(doi=doi.removeprefix("doi:"), version=version)
+    _register(db, entry, action="deposit")
+    return entry
+
+
 def _register(db: Database, entry: DatasetEntry, *, action: str = "register") -> None:
     entries = [e for e in db.entries() if e.id != entry.id] + [entry]
     write_registry(db.registry_path, entries)

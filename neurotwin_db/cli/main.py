@@ -15,6 +15,7 @@ from neurotwin_db.cli.cmd_anonymize_dicom import anonymize_dicom
 from neurotwin_db.cli.cmd_catalog import catalog
 from neurotwin_db.cli.cmd_dataset import dataset
 from neurotwin_db.cli.cmd_demo import demo
+from neurotwin_db.cli.cmd_deposit import cite, deposit
 from neurotwin_db.cli.cmd_get import get
 from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
@@ -79,7 +80,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
 
     \b
     Data stewards:  ntdb init, ntdb dataset add|register,
-                    ntdb ingest dicom|eeg|tms-eeg|tacs|rodent
+                    ntdb ingest dicom|eeg|tms-eeg|tacs|rodent,
+                    ntdb phi-scan, ntdb anonymize, ntdb anonymize-dicom,
+                    ntdb validate, ntdb deposit, ntdb cite
     Researchers:    ntdb catalog build|search|show, ntdb get
     Everyone:       ntdb demo OUT   (a small database built from real files)
     """
@@ -98,3 +101,5 @@ cli.add_command(phi_scan)
 cli.add_command(anonymize)
 cli.add_command(anonymize_dicom)
 cli.add_command(validate)
+cli.add_command(deposit)
+cli.add_command(cite)
