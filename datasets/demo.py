@@ -11,28 +11,45 @@ Stages (later issues add theirs):
 7. ``catalog build`` and a few searches;
 8. ``phi-scan`` of the raw EEG (the gate fails: names, birth dates, real dates), then
    ``anonymize`` of ``eeg-rest`` and ``mri-template`` into shareable datasets next to
-   the database (``OUT-shareable/``), which pass it. The pseudonym key goes to ``OUT-keys/``.
+   the database (``OUT-shareable/``), which pass it. The pseudonym key goes to ``OUT-keys/``;
+9. ``deposit`` of both shareable datasets to a local ``zenodo-mock`` server (DOIs under
+   DataCite's test prefix 10.5072), which writes ``DatasetDOI`` and tags ``v1.0.0``; then
+   ``dataset register`` puts them in the database and ``catalog search --doi`` finds them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from neurotwin_db import datalad as dl
+from neurotwin_db._io import write_json
 from neurotwin_db.catalog import (
     Catalog,
     Filters,
     add_dataset,
     build_catalog,
     init_database,
+    open_database,
+    register_dataset,
 )
 from neurotwin_db.modelling import SourceDataset, create_derivative, save_derivative
 
 from . import eeg_rest, mri_dicom, mri_template, rodent_ephys, stimulation
 
 AUTHORS = ["Neurotwin demo"]
+DEPOSIT_READY = {  # what a deposit needs beyond BIDS (the demo's values; a real one differs)
+    "Funding": ["European Union's Horizon 2020 research and innovation programme, grant "
+                "agreement No 101017716 (Neurotwin)"],
+    "EthicsApprovals": ["Demo data: simulated recordings and a public template; no ethics "
+                        "approval needed"],
+}
+DEMO_TOKEN_ENV = "NTDB_DEMO_TOKEN"  # zenodo-mock takes any token; the real Zenodo does not
 Log = Callable[[str], None]
 
 
@@ -82,6 +99,7 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
                       authors=AUTHORS)
     mri_root = db.root / mri.path
     mri_template.build_raw(mri_root)
+    _deposit_ready(mri_root)
     dl.save(mri_root, "add MNI152 T1w template", record={"action": "demo", "source":
                                                           "nilearn MNI152 2009a"})
     tissue = create_derivative(
@@ -99,6 +117,7 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
 
     eeg = add_dataset(db, "eeg-rest", modality="eeg", title="Resting EEG (simulated)",
                       authors=AUTHORS)
+    _deposit_ready(db.root / eeg.path)
     eeg_rest.build(db.root / eeg.path)
     log(f"ntdb ingest eeg -> eeg-rest: {len(eeg_rest.SUBJECTS)} EDF recordings, task rest")
 
@@ -145,6 +164,66 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
                               "FROM files GROUP BY dataset ORDER BY dataset")
     ids = [mri.id, dicom.id, eeg.id, tms.id, tacs.id, mice.id]
     shareable = build_shareable(db.root, log)
+    shareable["deposits"] = deposit_shareable(db.root, shareable["shareable"], log)
     return {"database": str(db.root), "datasets": ids, "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset,
             **shareable}
+
+
+def _deposit_ready(root: Path) -> None:
+    """Add Funding and EthicsApprovals to a dataset's description, and save it."""
+    path = root / "dataset_description.json"
+    description = json.loads(path.read_text(encoding="utf-8"))
+    write_json(path, {**description, **DEPOSIT_READY}, overwrite=True)
+    dl.save(root, "describe funding and ethics approvals", paths=[path],
+            record={"action": "demo"})
+
+
+def deposit_shareable(db_root: Path, shareable: dict[str, Any], log: Log = print
+                      ) -> dict[str, Any]:
+    """Deposit each shareable dataset to a local zenodo-mock, then register it with its DOI."""
+    try:
+        from zenodo_mock.testing import spawn
+    except ImportError:
+        log("deposit skipped: the local Zenodo stand-in is not installed "
+            "(pip install 'neurotwin-db[dev]' brings zenodo-mock)")
+        return {}
+    from neurotwin_db.curation.deposit import deposit_dataset
+
+    db, out = open_database(db_root), {}
+    keys = unblinding_key_path(db_root).parent
+    with tempfile.TemporaryDirectory(prefix="ntdb-zenodo-mock-") as storage, \
+            spawn(Path(storage)) as base_url, \
+            _environment({DEMO_TOKEN_ENV: "demo-token", "NTDB_STATE_DIR": str(keys / "deposits")}):
+        for name, info in shareable.items():
+            result = deposit_dataset(Path(info["path"]), to=f"{base_url}/api",
+                                     token_env=DEMO_TOKEN_ENV)
+            entry = register_dataset(db, info["path"], name=f"{name}-shared")
+            out[name] = {"doi": result.doi, "tag": result.tag, "record": result.record_url,
+                         "registered_as": entry.id}
+            log(f"ntdb deposit {name} --to {base_url}/api: doi:{result.doi} ({result.tag}, "
+                f"{len(result.files)} archive(s)); registered as {entry.id}")
+    dl.save(db_root, "register the deposited datasets", paths=[e["registered_as"]
+                                                                for e in out.values()],
+            record={"action": "demo"})
+    catalog = Catalog(build_catalog(db_root).catalog_dir)
+    for deposit in out.values():
+        rows = catalog.search(Filters(doi=(deposit["doi"],)))
+        log(f"ntdb catalog search {db_root.name} --doi {deposit['doi']}: {len(rows)} files "
+            f"of {deposit['registered_as']}")
+    return out
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -19,8 +19,9 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
 
     It creates the database, adds six datasets (MRI template and scanner DICOMs, resting
     EEG, TMS-EEG, home tACS, mouse Neuropixels), builds the catalog, runs a few
-    searches, and anonymizes two datasets into OUT-shareable/ (key in OUT-keys/).
-    Takes about two minutes on 2 cores.
+    searches, anonymizes two datasets into OUT-shareable/ (key in OUT-keys/), deposits
+    them to a local Zenodo stand-in (zenodo-mock) and registers them with their DOIs.
+    Takes about three minutes on 2 cores.
     """
     import json
 
@@ -61,4 +62,6 @@ def demo(out: Path, overwrite: bool, as_json: bool) -> None:
                    f"      ntdb catalog show {out} eeg-rest\n"
                    f"      datalad clone {out} my-copy && ntdb get my-copy --sub 01 --dry-run\n"
                    f"      ntdb phi-scan {out}/eeg-rest\n"
-                   f"      ntdb phi-scan {shareable}/eeg-rest")
+                   f"      ntdb phi-scan {shareable}/eeg-rest\n"
+                   f"      ntdb validate {shareable}/eeg-rest\n"
+                   f"      ntdb cite {shareable}/eeg-rest --format bibtex")

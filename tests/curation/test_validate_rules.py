@@ -153,8 +153,17 @@ PLANTED = [
      lambda root: (root / TACS_EEG_SIDECAR).write_text("{not json")),
     ("tms", "NTDB_DERIVATIVE_NO_GENERATEDBY", _nested(lambda d: d.pop("GeneratedBy"))),
     ("tms", "NTDB_DERIVATIVE_NO_SOURCES", _nested(lambda d: d.update(SourceDatasets=[]))),
-    ("tms", "NTDB_SOURCE_DOI_NOT_CITED", _description(lambda d: d.update(DatasetDOI=DOI))),
+    ("tms", "NTDB_SOURCE_DOI_NOT_CITED", lambda root: _cite_deposited_sibling(root)),
 ]
+
+
+def _cite_deposited_sibling(root: Path) -> None:
+    """The nested derivative also used another local dataset, which has a DOI."""
+    sibling = root.parent / "atlas"
+    sibling.mkdir()
+    (sibling / "dataset_description.json").write_text(json.dumps(
+        {"Name": "atlas", "BIDSVersion": "1.10.0", "DatasetDOI": f"doi:{DOI}"}))
+    _nested(lambda d: d["SourceDatasets"].append({"URL": "../../../atlas"}))(root)
 
 
 @pytest.mark.parametrize(("base", "code", "plant"), PLANTED,
@@ -192,10 +201,20 @@ def test_orcids_in_citation_cff_are_checked(copy_base) -> None:
     assert "check digit should be 7" in issue.message
 
 
-def test_a_nested_derivative_that_cites_the_doi_passes(copy_base) -> None:
+def test_a_nested_derivative_need_not_cite_its_own_dataset(copy_base) -> None:
+    """It is deposited in that dataset's record, whose DOI exists only after the deposit."""
     root = copy_base("tms")
     _edit(root / "dataset_description.json", lambda d: d.update(DatasetDOI=f"doi:{DOI}"))
-    _nested(lambda d: d["SourceDatasets"][0].update(DOI=f"https://doi.org/{DOI.upper()}"))(root)
+    assert ntdb_codes(root) == set()
+    _nested(lambda d: d["SourceDatasets"].append({"URL": "../.."}))(root)
+    assert ntdb_codes(root) == set()
+
+
+def test_a_nested_derivative_that_cites_an_outside_doi_passes(copy_base) -> None:
+    root = copy_base("tms")
+    _cite_deposited_sibling(root)
+    _nested(lambda d: d["SourceDatasets"][-1].update(DOI=f"https://doi.org/{DOI.upper()}"))(
+        root)
     assert ntdb_codes(root) == set()
 
 

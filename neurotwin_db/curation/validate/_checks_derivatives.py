@@ -2,8 +2,8 @@
 
 A source's DOI is known when a ``SourceDatasets`` URL points at a local dataset (a
 relative or absolute path, ``file://``, or ``bids:<name>:`` through ``DatasetLinks``)
-whose dataset_description.json has ``DatasetDOI``, and when the derivative sits in
-``derivatives/`` of a dataset that has one. Each known DOI must be cited.
+whose dataset_description.json has ``DatasetDOI``. Each known DOI must be cited. A
+derivative inside the dataset it was made from travels in that dataset's record.
 """
 
 from __future__ import annotations
@@ -82,18 +82,21 @@ def local_dataset(url: str, base: Path, links: Mapping[str, Any] | None = None) 
 
 
 def known_source_dois(target: Target) -> list[tuple[str, str]]:
-    """``(doi, source)`` for every source of the derivative whose DOI is known locally."""
+    """``(doi, source)`` for every source of the derivative whose DOI is known locally.
+
+    A derivative inside ``derivatives/`` of the dataset it was made from is deposited in
+    that dataset's own record, so the dataset's DOI is not asked of it (it could only be
+    cited after the deposit that mints it).
+    """
     folder = target.folder
+    container = folder.parent.parent.resolve() if folder.parent.name == "derivatives" else None
     known = []
-    if folder.parent.name == "derivatives":
-        parent = folder.parent.parent
-        doi = str(read_description(parent).get("DatasetDOI") or "")
-        if doi and (parent / "dataset_description.json").is_file():
-            known.append((normalize_doi(doi), f"{parent.name} (the dataset it is part of)"))
     links = target.description.get("DatasetLinks")
     for source in source_datasets(target.description):
         path = local_dataset(source.url, folder, links if isinstance(links, dict) else None)
-        doi = str(read_description(path).get("DatasetDOI") or "") if path else ""
+        if path is None or path.resolve() == container:
+            continue
+        doi = str(read_description(path).get("DatasetDOI") or "")
         if doi:
             known.append((normalize_doi(doi), source.url))
     return known
