@@ -44,12 +44,16 @@ def test_every_file_has_the_entities_of_its_name(demo_db):
 def test_demo_catalog_has_all_tables(demo_db):
     catalog = Catalog(demo_db / ".ntdb" / "catalog")
     datasets = {r["id"]: r for r in catalog.sql("SELECT * FROM datasets")}
-    assert set(datasets) == {"eeg-rest", "mouse-ephys", "mri-dicom", "mri-template", "tacs-home",
-                             "tms-eeg"}
+    raw = {"eeg-rest", "mouse-ephys", "mri-dicom", "mri-template", "tacs-home", "tms-eeg"}
+    deposited = {"eeg-rest-shared", "mri-template-shared"}  # anonymized, deposited, registered
+    assert set(datasets) == raw | deposited
+    assert {d for d in datasets if datasets[d]["doi"]} == deposited
+    assert all(datasets[d]["doi"].startswith("10.5072/zenodo.") for d in deposited)
     assert datasets["eeg-rest"]["modality"] == "eeg"
     assert len(datasets["eeg-rest"]["commit"]) == 40
     deriv = catalog.sql("SELECT * FROM derivatives")
-    assert [(d["dataset"], d["pipeline"]) for d in deriv] == [("mri-template", "ntdb-tissue")]
+    assert sorted((d["dataset"], d["pipeline"]) for d in deriv) == [
+        ("mri-template", "ntdb-tissue"), ("mri-template-shared", "ntdb-tissue")]
     assert json.loads(deriv[0]["generated_by"])[0]["Name"] == "ntdb-tissue"
     n = catalog.sql("SELECT count(*) AS n FROM subjects WHERE dataset = 'eeg-rest'")
     assert n == [{"n": 3}]

@@ -3,7 +3,8 @@ import pytest
 from neurotwin_db.catalog import Catalog, Filters, build_catalog
 from neurotwin_db.errors import CatalogError, DatasetNotFoundError, QueryError
 
-KNOWN = "known: eeg-rest, mouse-ephys, mri-dicom, mri-template, tacs-home, tms-eeg"
+KNOWN = ("known: eeg-rest, eeg-rest-shared, mouse-ephys, mri-dicom, mri-template, "
+         "mri-template-shared, tacs-home, tms-eeg")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,9 @@ def test_filters_combine(catalog):
 def test_derivative_filter(catalog):
     rows = catalog.search(Filters(derivative=("ntdb-tissue",), suffix=("probseg",),
                                   extension=(".nii.gz",)))
-    assert [r["path"].rsplit("_", 2)[-2] for r in rows] == ["label-GM", "label-WM"]
+    assert [(r["dataset"], r["path"].rsplit("_", 2)[-2]) for r in rows] == [
+        ("mri-template", "label-GM"), ("mri-template", "label-WM"),
+        ("mri-template-shared", "label-GM"), ("mri-template-shared", "label-WM")]
 
 
 @pytest.mark.parametrize("sql", [
@@ -45,8 +48,9 @@ def test_sql_cannot_reach_the_file_system(catalog):
 
 def test_sql_select_works(catalog):
     rows = catalog.sql("SELECT dataset, count(*) AS n FROM files GROUP BY 1 ORDER BY 1")
-    assert [r["dataset"] for r in rows] == ["eeg-rest", "mouse-ephys", "mri-dicom",
-                                            "mri-template", "tacs-home", "tms-eeg"]
+    assert [r["dataset"] for r in rows] == ["eeg-rest", "eeg-rest-shared", "mouse-ephys",
+                                            "mri-dicom", "mri-template", "mri-template-shared",
+                                            "tacs-home", "tms-eeg"]
 
 
 def test_summary(catalog):

@@ -73,9 +73,14 @@ def test_bids_errors_agree_with_the_official_validator(pybids_examples: Path,
         Path(SCHEMA.removeprefix("file://")).read_text())["schema_version"]
 
 
-@pytest.mark.parametrize("name", ["mri-template", "eeg-rest", "tms-eeg", "tacs-home"])
+@pytest.mark.parametrize("name", ["mri-template", "mri-dicom", "eeg-rest", "tms-eeg", "tacs-home",
+                                  "mouse-ephys", "shareable/eeg-rest", "shareable/mri-template"])
 def test_bids_errors_agree_on_demo_datasets(demo_db: Path, name: str) -> None:
-    document = assert_agrees(demo_db / name)
+    """The raw demo datasets, and the anonymized ones the demo deposited."""
+    from neurotwin_db.demo_datasets.demo import shareable_path
+
+    folder, _, dataset = name.rpartition("/")
+    document = assert_agrees((shareable_path(demo_db) if folder else demo_db) / dataset)
     assert "bids" not in {i["source"] for i in document["issues"]
                           if i["severity"] == "error"}
 
