@@ -93,6 +93,8 @@ GUARD_MIN_LENGTH = 6  # shorter values occur by chance in numbers (e.g. "1234" i
 INSTANCE_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 UNDEFINED_LENGTH = 0xFFFFFFFF
 _GUARD_TAGS = {keyword: tag_for_keyword(keyword) for keyword in GUARD_KEYWORDS}
+_UNKNOWN = object()  # a cache miss (None is a cached answer)
+_UID_TAGS = {keyword: tag_for_keyword(keyword) for keyword in (*INSTANCE_UIDS, "SOPClassUID")}
 
 
 @dataclass(frozen=True)
@@ -374,10 +376,10 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
         if not job.dry_run:
             copy_file(path, Path(job.quarantine, rel))
         return _Outcome(rel, "quarantined", f"pixels may show identifiers: {reason}")
-    originals = {kw: str(ds.get(kw, "") or "") for kw in INSTANCE_UIDS}
+    originals = {kw: _uid_of(ds, kw) for kw in INSTANCE_UIDS}
     syntax = ds.file_meta.get("TransferSyntaxUID")
     missing = [kw for kw, value in originals.items() if not value]
-    missing += [] if ds.get("SOPClassUID") else ["SOPClassUID"]
+    missing += [] if _uid_of(ds, "SOPClassUID") else ["SOPClassUID"]
     missing += [] if syntax else ["TransferSyntaxUID"]
     if missing:
         raise _Refused(f"lacks {', '.join(missing)}, which every DICOM image has; the file "
@@ -387,9 +389,9 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
         raise _Refused("has no PatientID, so it cannot get a pseudonym; give the source "
                        "series a PatientID before anonymizing it")
     pseudonym = key.pseudonym(subject)
-    recipe.apply(ds, {"ntdb_pseudonym": pseudonym,
-                      "ntdb_date_shift": key.date_offset(subject).days,
-                      "ntdb_uid": _uid_hook(key)})
+    texts = recipe.apply(ds, {"ntdb_pseudonym": pseudonym,
+                              "ntdb_date_shift": key.date_offset(subject).days,
+                              "ntdb_uid": _uid_hook(key)})
     for tag in [tag for tag in ds.keys() if tag.is_private]:  # a recipe may ADD them
         del ds[tag]
     age = str(ds.get("PatientAge", "") or "")
@@ -399,7 +401,7 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
     _check_result(ds, recipe, pseudonym, new)
     if recipe.path.resolve() != PROJECT_RECIPE.resolve():
         _check_phi(ds, rel)  # a user's recipe: every element through phi-scan's check
-    _check_free_text(ds)
+    _check_free_text(_kept_text(ds, []) if texts is None else texts)
     payload = _encode(ds, syntax)
     leaked = [name for name, needle in needles if needle in payload]
     if leaked:
@@ -416,9 +418,13 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
 
 def _write_new(path: Path, payload: bytes) -> None:
     """Write a file that must not exist yet, in a folder no one else sees (no temp file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(path, "xb") as handle:
+        try:
+            handle = open(path, "xb")
+        except FileNotFoundError:  # the series' first file: make its folder (once)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "xb")
+        with handle:
             handle.write(payload)
     except FileExistsError:
         raise OutputExistsError(path) from None
@@ -439,14 +445,14 @@ def _check_phi(ds: Dataset, rel: str) -> None:
                        f"({first.message}); add a rule that removes it to the recipe")
 
 
-def _check_free_text(ds: Dataset) -> None:
+def _check_free_text(texts: list[bytes]) -> None:
     """No e-mail, phone number or postal address in the text elements the recipe kept.
 
     The project recipe removes names, dates, IDs, devices and private tags (the tests run
     the full phi-scan on its results); what it keeps on purpose (SeriesDescription,
     ProtocolName, ...) is free text, checked here in one pass over those values.
     """
-    text = b"\n".join(_kept_text(ds, []))
+    text = b"\n".join(texts)
     for what, pattern in _free_text_patterns():
         found = pattern.search(text)
         if found:
@@ -458,14 +464,20 @@ def _check_free_text(ds: Dataset) -> None:
 _TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 
 
+def _append_text(raw: Any, parts: list[bytes]) -> None:
+    """Add one text element's value, as bytes (raw where it is still raw)."""
+    value = raw.value
+    if value:
+        parts.append(value if isinstance(value, bytes) else str(value).encode("utf-8"))
+
+
 def _kept_text(container: Dataset, parts: list[bytes]) -> list[bytes]:
     """The values of every text element, nested ones too, as bytes (raw where still raw)."""
     for tag in container.keys():
         raw = container.get_item(tag)
         vr = _vr(raw)
-        if vr in _TEXT_VRS and raw.value:
-            value = raw.value
-            parts.append(value if isinstance(value, bytes) else str(value).encode("utf-8"))
+        if vr in _TEXT_VRS:
+            _append_text(raw, parts)
         elif vr == "SQ":
             for item in container[tag].value or ():
                 _kept_text(item, parts)
@@ -553,6 +565,14 @@ class _UidHook:
         return uid if not uid or uid.startswith(STANDARD_UID_ROOT) else self.key.uid(uid)
 
 
+def _uid_of(ds: Dataset, keyword: str) -> str:
+    """A UID element's value, read from its raw bytes where it is still raw (no decoding)."""
+    value = getattr(ds.get_item(_UID_TAGS[keyword]), "value", None)
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip("\0 ")
+    return str(value or "")
+
+
 def _check_result(ds: Dataset, recipe: _Recipe, pseudonym: str, new: dict[str, str]) -> None:
     hint = f"the recipe ({recipe.path.name}) must keep the rules of the project recipe"
     if str(ds.get("PatientID", "")) != pseudonym:
@@ -561,7 +581,7 @@ def _check_result(ds: Dataset, recipe: _Recipe, pseudonym: str, new: dict[str, s
     if str(ds.get("PatientName", "") or "") not in ("", pseudonym):
         raise _Refused(f"PatientName is neither the pseudonym nor empty; {hint}")
     for keyword, uid in new.items():
-        if str(ds.get(keyword, "")) != uid:
+        if _uid_of(ds, keyword) != uid:
             raise _Refused(f"{keyword} is not the keyed UID after the recipe; {hint} "
                            "('REPLACE select:VR:UI func:ntdb_uid')")
 
@@ -648,28 +668,34 @@ class _Recipe:
         self._skip = _deid_skip_tags()
         self._shifts: dict[tuple[str, str, int], Any] = {}
 
-    def apply(self, ds: Dataset, lookup: dict[str, Any]) -> None:
-        """De-identify ``ds`` in place: private tags go first, then the recipe's actions."""
+    def apply(self, ds: Dataset, lookup: dict[str, Any]) -> list[bytes] | None:
+        """De-identify ``ds`` in place: private tags go first, then the recipe's actions.
+
+        Returns the values of the text elements the walk kept (the recipe's own ADD values
+        aside), or None when deid's parser did the work.
+        """
         if self.slow:
             _remove_private(ds)
             parser = DicomParser(ds, recipe=self.recipe)
             for name, value in lookup.items():
                 parser.define(name, value)
             parser.parse()
-            return
+            return None
         tags = [int(tag) for tag in ds.keys() if not tag & 0x10000]
         keep = {tag for tag in tags if self.has_keep and any(
             self.actions[i][0] == "KEEP" for i in self._place((), tag, ds.get_item(tag)).actions)}
         walked = {tag for tag in tags if tag not in keep and tag not in self._skip}
-        self._walk(ds, ds, (), keep, lookup)
+        texts: list[bytes] = []
+        self._walk(ds, ds, (), keep, lookup, texts)
         created: set[int] = set()
         for index, tag in self.adds.items():  # ADDs of elements the walk did not meet
             if tag not in walked and tag not in created and self._add(ds, ds, index, tag,
                                                                         lookup):
                 created.add(tag)
+        return texts
 
     def _walk(self, ds: Dataset, container: Dataset, path: tuple[int, ...], keep: set[int],
-              lookup: dict[str, Any]) -> None:
+              lookup: dict[str, Any], texts: list[bytes]) -> None:
         places, skip = self._places, self._skip
         for tag in list(container.keys()):
             number = int(tag)  # plain ints: BaseTag compares in Python, slowly
@@ -682,9 +708,11 @@ class _Recipe:
             place = places.get((path, number, raw.VR)) or self._place(path, number, raw)
             if place.actions and not self._run(ds, container, tag, place, lookup):
                 continue
-            if place.vr == "SQ":
+            if place.vr in _TEXT_VRS:
+                _append_text(container.get_item(tag), texts)
+            elif place.vr == "SQ":
                 for item in container[tag].value or ():
-                    self._walk(ds, item, (*path, number), keep, lookup)
+                    self._walk(ds, item, (*path, number), keep, lookup, texts)
 
     def _run(self, ds: Dataset, container: Dataset, tag: int, place: _Place,
              lookup: dict[str, Any], after: int = -1) -> bool:
@@ -707,6 +735,8 @@ class _Recipe:
                 container[tag].value = None
             elif action == "REPLACE" and _raw_uid(container, tag, value, lookup):
                 continue
+            elif action == "JITTER" and self._raw_jitter(container, tag, place, value, lookup):
+                continue
             else:
                 dfield = DicomField(container[tag], place.name, place.uid)
                 if action == "JITTER":
@@ -722,6 +752,30 @@ class _Recipe:
                 if new is not None:
                     dfield.element.value = new
         return present
+
+    def _raw_jitter(self, container: Dataset, tag: int, place: _Place, value: Any,
+                    lookup: dict[str, Any]) -> bool:
+        """JITTER a still-raw date whose shift is already known, on its bytes; else False.
+
+        The first time a date is met it takes deid's path (which fills the cache); the same
+        date in later files is shifted here without decoding the element.
+        """
+        raw = container.get_item(tag)
+        if not (isinstance(raw, RawDataElement) and isinstance(value, str)
+                and value[:4].lower() == "var:" and place.vr in ("DA", "DT")):
+            return False
+        text = (raw.value or b"").decode("ascii", "replace").strip("\0 ")
+        days = lookup.get(value[4:])
+        if not text or days is None:
+            return True  # nothing to shift, or no such variable: deid leaves it too
+        shifted = self._shifts.get((place.vr, text, int(days)), _UNKNOWN)
+        if shifted is _UNKNOWN:
+            return False
+        if shifted not in (None, ""):
+            encoded = str(shifted).encode("ascii")
+            encoded += b" " * (len(encoded) % 2)  # DA/DT values pad to even length
+            container[tag] = raw._replace(value=encoded, length=len(encoded))
+        return True
 
     def _add(self, ds: Dataset, container: Dataset, index: int, tag: int,
              lookup: dict[str, Any], run_rest: bool = True) -> bool:
