@@ -116,3 +116,48 @@ def test_new_version_needs_changes(shareable):
     dl.tag(shareable, "v1.0.0", message="deposited")
     _one_line_error(run("deposit", shareable, "--to", "zenodo", "--new-version", "--dry-run"),
                     "has not changed since v1.0.0 (doi:10.5281/zenodo.42)")
+
+
+def test_a_test_doi_cannot_get_a_production_new_version(shareable):
+    set_description(shareable, DatasetDOI="doi:10.5072/zenodo.1001")
+    dl.tag(shareable, "v1.0.0", message="deposited to a test server")
+    (shareable / "CHANGES").write_text("1.1.0\n  - more\n" + (shareable / "CHANGES").read_text())
+    save(shareable)
+    _one_line_error(run("deposit", shareable, "--to", "zenodo", "--new-version", "--dry-run"),
+                    "doi:10.5072/zenodo.1001 is a zenodo-sandbox record", "10.5281/")
+
+
+@pytest.mark.parametrize("token", ["QZX-A\nQZX-B", "QZX en", "QZXé"])
+def test_a_malformed_token_is_refused_and_never_shown(shareable, token):
+    result = run("deposit", shareable, "--to", "http://127.0.0.1:9/api",
+                 env={"ZENODO_TOKEN": token})
+    line = _one_line_error(result, "the token in $ZENODO_TOKEN holds spaces, line breaks")
+    assert "QZX" not in line
+
+
+def test_token_env_takes_a_variable_name_and_never_echoes_it(shareable):
+    line = _one_line_error(run("deposit", shareable, "--to", "http://127.0.0.1:9/api",
+                               "--token-env", "s3cr3t value"),
+                           "--token-env takes the NAME of an environment variable")
+    assert "s3cr3t" not in line
+
+
+@pytest.mark.parametrize("to", ["http://steward:PWSECRET@127.0.0.1:9/api",
+                                "http://127.0.0.1:9/api?access_token=PWSECRET"])
+def test_credentials_in_the_url_are_refused_and_never_shown(shareable, to):
+    line = _one_line_error(run("deposit", shareable, "--to", to, "--dry-run"),
+                           "--to must be the bare API URL")
+    assert "PWSECRET" not in line
+
+
+def test_a_second_deposit_of_the_same_version_waits_for_none(shareable):
+    """While one deposit holds the lock, another of the same dataset is refused at once."""
+    from neurotwin_db.curation.deposit import plan_deposit
+    from neurotwin_db.curation.deposit._state import locked
+
+    with FaultZenodo(token=TOKEN) as server:
+        plan = plan_deposit(shareable, to=server.api)
+        with locked(plan.state.path):
+            result = run("deposit", shareable, "--to", server.api, env={"ZENODO_TOKEN": TOKEN})
+        assert not server.depositions
+    _one_line_error(result, "another `ntdb deposit` of this dataset is running")

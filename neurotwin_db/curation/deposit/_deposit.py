@@ -33,7 +33,8 @@ class GateError(DepositError):
         where = f" {first.path}" if first.path else ""
         super().__init__(f"deposit refused: `ntdb validate` reports {len(errors)} error(s) in "
                          f"{dataset} (first: {first.code}{where}: {first.message}); fix them "
-                         f"(see `ntdb validate {dataset}`) and retry")
+                         f"(see `ntdb validate {dataset}`, with the same --identifiers if "
+                         f"you gave some) and retry")
         self.report = report
 
 
@@ -88,27 +89,33 @@ def deposit_dataset(dataset: Path, *, to: str, token_env: str | None = None,
     ``$NTDB_DEPOSIT_RETRIES`` (5), ``$NTDB_DEPOSIT_BACKOFF`` (2) and
     ``$NTDB_DEPOSIT_TIMEOUT`` (60).
     """
-    plan = plan_deposit(dataset, to=to, new_version=new_version, version=version, today=today)
+    def planned() -> DepositPlan:
+        return plan_deposit(dataset, to=to, new_version=new_version, version=version,
+                            today=today)
+
+    plan = planned()
     if plan.status == "skipped":
         return _result(plan, plan.state, "skipped", ("already deposited; nothing to do",))
-    state = plan.state
-    if state.published:  # only the local records are left to write: no network, no token
-        with locked(state.path):
+    with locked(plan.state.path):
+        plan = planned()  # again, under the lock: a run that held it may have moved on
+        if plan.status == "skipped":
+            return _result(plan, plan.state, "skipped", ("already deposited; nothing to do",))
+        state = plan.state
+        if state.published:  # only the local records are left to write: no network, no token
+            return _result(plan, state, "published", (*plan.notes, *finalize(plan, state)))
+        token, source = find_token(plan.target, token_env)
+        check_content_here(plan)
+        check_gate(plan.dataset, identifiers=identifiers, progress=progress)
+        with redacted_logs(token):
+            client = ZenodoClient(plan.target, token, token_source=source,
+                                  retries=_setting(retries, "NTDB_DEPOSIT_RETRIES", 5, int),
+                                  backoff=_setting(backoff, "NTDB_DEPOSIT_BACKOFF", 2.0, float),
+                                  timeout=_setting(timeout, "NTDB_DEPOSIT_TIMEOUT", 60.0, float))
+            try:
+                _publish(plan, state, client, progress)
+            finally:
+                client.close()
             notes = finalize(plan, state)
-        return _result(plan, state, "published", (*plan.notes, *notes))
-    token, source = find_token(plan.target, token_env)
-    check_content_here(plan)
-    check_gate(plan.dataset, identifiers=identifiers, progress=progress)
-    with locked(state.path), redacted_logs(token):
-        client = ZenodoClient(plan.target, token, token_source=source,
-                              retries=_setting(retries, "NTDB_DEPOSIT_RETRIES", 5, int),
-                              backoff=_setting(backoff, "NTDB_DEPOSIT_BACKOFF", 2.0, float),
-                              timeout=_setting(timeout, "NTDB_DEPOSIT_TIMEOUT", 60.0, float))
-        try:
-            _publish(plan, state, client, progress)
-        finally:
-            client.close()
-        notes = finalize(plan, state)
     return _result(plan, state, "published", (*plan.notes, *notes))
 
 

@@ -118,7 +118,8 @@ def plan_deposit(dataset: Path, *, to: str, new_version: bool = False,
         state = DepositState(state_path(dataset_id, version, target.key), dataset_id,
                              version, target.api, new_version=bool(previous),
                              previous_doi=previous,
-                             previous_id=_previous_record(previous, states) if previous else "")
+                             previous_id=_previous_record(previous, states, target) if previous
+                             else "")
     if status != "skipped":
         check_clean(root, allow_description=status == "resume" and state.published)
     today = today or datetime.datetime.now(datetime.UTC).date()
@@ -208,11 +209,23 @@ def bump_minor(version: str) -> str:
     return f"{major}.{int(minor) + 1}.0"
 
 
-def _previous_record(doi: str, states: list[DepositState]) -> str:
+ZENODO_PREFIXES = {"zenodo": "10.5281/", "zenodo-sandbox": "10.5072/"}  # whose DOIs they mint
+
+
+def _previous_record(doi: str, states: list[DepositState], target: Target) -> str:
     """The record id of the previous version: from its deposit state, else from the DOI."""
     for state in states:
         if state.doi == doi and (state.record_id or state.deposition_id):
             return state.record_id or state.deposition_id
+    prefix = ZENODO_PREFIXES.get(target.name)
+    if prefix and not doi.lower().startswith(prefix):
+        other = next(name for name, p in ZENODO_PREFIXES.items() if p != prefix)
+        minted = f"a {other} record" if doi.lower().startswith(ZENODO_PREFIXES[other]) else (
+            "not a record there")
+        raise InputError(f"the previous version doi:{doi} is {minted}, so {target.name} cannot "
+                         f"make a new version of it (its DOIs start with {prefix}); deposit the "
+                         f"first version to {target.name} without --new-version, after removing "
+                         f"DatasetDOI and its tag if that DOI was only a test")
     match = _RECORD_IN_DOI.search(doi)
     if match:
         return match.group(1)

@@ -58,19 +58,28 @@ def orcids_in(text: str) -> Iterator[str]:
 
 
 def license_problem(value: str) -> str | None:
-    """What is wrong with a ``License`` value, or None for SPDX expressions and BIDS values.
+    """What is wrong with a ``License`` value, or None when a deposit can publish under it.
 
-    >>> license_problem("CC-BY-4.0") is None, license_problem("PD") is None
+    The accepted licenses are the open ones ``ntdb deposit`` knows (its vocabulary), so
+    that a dataset ``validate`` passes is never refused by the deposit for its License.
+
+    >>> license_problem("CC-BY-4.0") is None, license_problem("CC0") is None
     (True, True)
     >>> license_problem("free for all")
     'not an SPDX license identifier or expression'
+    >>> license_problem("MIT")
+    'not one of the open data licenses a deposit accepts (CC0-1.0, CC-BY-4.0, ...)'
     """
     from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 
-    if value.strip() in BIDS_LICENSES:
+    from neurotwin_db.curation.deposit._vocab import LICENSES, spdx_license
+
+    if spdx_license(value) is not None:
         return None
-    try:
-        canonicalize_license_expression(value)
-    except InvalidLicenseExpression:
-        return "not an SPDX license identifier or expression"
-    return None
+    if value.strip() not in BIDS_LICENSES:
+        try:
+            canonicalize_license_expression(value)
+        except InvalidLicenseExpression:
+            return "not an SPDX license identifier or expression"
+    return (f"not one of the open data licenses a deposit accepts "
+            f"({', '.join(list(LICENSES)[:2])}, ...)")
