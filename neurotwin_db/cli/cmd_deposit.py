@@ -59,6 +59,8 @@ def deposit(dataset: Path, to: str, token_env: str | None, new_version: bool,
     holds the token). Retries and timeouts: $NTDB_DEPOSIT_RETRIES, $NTDB_DEPOSIT_BACKOFF,
     $NTDB_DEPOSIT_TIMEOUT. A sandbox deposit records its test DOI and tag too: try things
     out on a clone (`datalad clone DATASET copy`), or with --dry-run.
+
+    Exits 1 when `ntdb validate` refuses the dataset, 2 on any other error.
     """
     from neurotwin_db.curation.deposit import GateError, cite_dataset, deposit_dataset
 
@@ -71,9 +73,10 @@ def deposit(dataset: Path, to: str, token_env: str | None, new_version: bool,
             result = deposit_dataset(dataset, to=to, token_env=token_env,
                                      new_version=new_version, version=version,
                                      identifiers=ids, progress=update)
-    except GateError as exc:
+    except GateError as exc:  # findings in the data: exit 1, as validate and --dry-run do
         _show_gate(exc.report, as_json)
-        raise
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
     citation = cite_dataset(result.dataset)
     if as_json:
         emit_json(result.as_dict() | {"citation": citation})
@@ -175,7 +178,8 @@ def _print_plan(plan: dict[str, Any]) -> None:
     lines += [f"  note: {n}" for n in plan["notes"]]
     click.echo("\n".join(lines))
     if plan["refused"]:
-        click.echo(f"the deposit would be refused: {plan['refused']}", err=True)
+        reason = plan["refused"].removeprefix("deposit refused: ")
+        click.echo(f"the deposit would be refused: {reason}", err=True)
 
 
 @click.command()

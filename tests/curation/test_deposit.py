@@ -213,7 +213,7 @@ def test_the_gate_refuses_phi_before_any_network_call(shareable, tmp_path):
     with spawn(tmp_path / "deposits") as base:
         result = run("deposit", shareable, "--to", f"{base}/api", env={"ZENODO_TOKEN": TOKEN})
         assert not list((tmp_path / "deposits").iterdir())
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # findings in the data, as with --dry-run and validate
     assert "PHI_JSON_KEY" in result.stderr and "deposit refused" in result.stderr
     assert "Testperson" not in result.output  # the finding is masked
 
@@ -296,6 +296,26 @@ def test_datacite_from_bids_authors_and_free_text_funding(tmp_path):
     assert meta["notes"] == ("Funding: National Institutes of Health award R01-MH123456; "
                              "A private foundation")
     assert meta["description"] == "<h3>T</h3>\n<p>Text.</p>"
+
+
+def test_orcids_and_particles_in_bids_author_strings(tmp_path):
+    """BIDS Authors are plain strings: an ORCID written in one becomes its identifier."""
+    import datetime
+
+    from neurotwin_db.curation.deposit import DatasetSources, build_datacite
+
+    sources = DatasetSources(tmp_path, {
+        "Name": "T", "License": "CC0", "Authors": [
+            "Ada Lovelace (https://orcid.org/0000-0002-1825-0097)",
+            "Jane van der Berg, ORCID 0000-0002-1694-233X", "Turing, Alan"]},
+        readme="# T", species=("homo sapiens",), datatypes=("eeg",))
+    data = build_datacite(sources, version="1.0.0", issued=datetime.date(2025, 2, 3))
+    people = [(c["familyName"], c["givenName"],
+               [i["nameIdentifier"] for i in c.get("nameIdentifiers", [])])
+              for c in data["creators"]]
+    assert people == [("Lovelace", "Ada", ["https://orcid.org/0000-0002-1825-0097"]),
+                      ("van der Berg", "Jane", ["https://orcid.org/0000-0002-1694-233X"]),
+                      ("Turing", "Alan", [])]
 
 
 def test_the_token_is_masked_in_logs_and_messages(caplog):

@@ -144,3 +144,15 @@ def test_false_positives_on_clean_datasets(pybids_examples: Path, name: str) -> 
     assert len(warnings) <= 16
     assert set(warnings.counts()) <= {"PHI_JSON_KEY", "PHI_FILENAME", "PHI_PATTERN",
                                       "PHI_UNSCANNED", "PHI_DATE_NOT_SHIFTED"}
+
+
+def test_orcids_are_not_phone_numbers(tmp_path: Path) -> None:
+    """A researcher's public ORCID iD in Authors is not an identifier; a phone number is."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": "d", "BIDSVersion": "1.10.0",
+        "Authors": ["Ada Lovelace (https://orcid.org/0000-0002-1825-0097)"]}))
+    assert [i.code for i in scan_phi(root)] == []
+    (root / "README.md").write_text("Contact the ward: +44 20 7946 0958\n")
+    assert any("phone" in i.message for i in scan_phi(root))

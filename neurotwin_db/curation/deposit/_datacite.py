@@ -19,6 +19,12 @@ from neurotwin_db.errors import InputError
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
 ORCID_URL = "https://orcid.org/"
+_NAME_PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "du", "del", "della",
+                             "la", "le", "ter", "ten", "dos", "das", "zu"})
+# An ORCID written into a BIDS Authors string: "Ada Lovelace (https://orcid.org/0000-...)",
+# "Ada Lovelace, ORCID 0000-...": taken out of the name and kept as its identifier
+_ORCID_IN_NAME = re.compile(r"[,;]?\s*\(?\s*(?:orcid(?:\s*id)?\s*:?\s*)?(?:https?://orcid\.org/)?"
+                            r"(\d{4}-\d{4}-\d{4}-\d{3}[\dXx])\s*\)?", re.I)
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])")
 _ORGANISATION = re.compile(r"\b(consortium|group|team|lab|laboratory|university|institute|"
                            r"centre|center|project|network|initiative|demo)\b", re.I)
@@ -92,16 +98,30 @@ def creators(sources: DatasetSources) -> list[dict[str, Any]]:
 
 
 def _bids_person(author: object) -> dict[str, Any]:
+    """A DataCite creator from one BIDS ``Authors`` string ("Given Family" or "Family, Given").
+
+    >>> _bids_person("Ada Lovelace (https://orcid.org/0000-0002-1825-0097)")["familyName"]
+    'Lovelace'
+    """
     if not isinstance(author, str):
         return {"name": author}  # the DataCite check names the bad entry
-    name = " ".join(author.split())
+    found = _ORCID_IN_NAME.search(author)
+    orcid = check_orcid(found[1].upper(), f"dataset_description.json Authors {author!r}"
+                        ) if found else ""
+    if found:
+        author = author[:found.start()] + author[found.end():]
+    name = " ".join(author.split()).strip(" ,;")
     if _ORGANISATION.search(name) or (" " not in name and "," not in name):
         return {"name": name, "nameType": "Organizational"}
     if "," in name:
         family, given = (s.strip() for s in name.split(",", 1))
     else:
-        given, family = name.rsplit(" ", 1)
-    return _person(family, given)
+        words = name.split(" ")
+        cut = len(words) - 1
+        while cut > 1 and words[cut - 1] in _NAME_PARTICLES:  # "Jane van der Berg"
+            cut -= 1
+        given, family = " ".join(words[:cut]), " ".join(words[cut:])
+    return _person(family, given, orcid)
 
 
 def _person(family: str, given: str, orcid: str = "", affiliation: str = "") -> dict[str, Any]:

@@ -29,6 +29,7 @@ COMPACT_DATE = re.compile(r"(?<![\d.])(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3
 DICOM_NAME = re.compile(r"^[^\^=\d]{2,}\^[^\^=\d]+(\^[^=]*)?$")  # LAST^FIRST[^MIDDLE...]
 PERSON_NAME = re.compile(r"^(?:Dr\.? |Prof\.? |Mr\.? |Mrs\.? |Ms\.? )?[A-Z][a-z'-]{1,20}"
                          r"(?: [A-Z]\.)? [A-Z][a-z'-]{1,25}$")
+ORCID = re.compile(r"(?<![\d-])\d{4}-\d{4}-\d{4}-\d{3}[\dX](?![\d-])")
 PSEUDONYM = re.compile(r"^p[0-9a-f]{9}$")  # what neurotwin_db.curation.anonymize writes
 _SEPARATORS = re.compile(r"[\s^,;_./\\|:()\[\]{}\"'-]+")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -152,9 +153,12 @@ class Identifiers:
 def free_text_hits(value: str) -> list[Hit]:
     """E-mail and postal addresses, phone and serial numbers, and LAST^FIRST names in text."""
     hits = [Hit("e-mail address", m.group(0)) for m in EMAIL.finditer(value)]
+    orcids = [m.span() for m in ORCID.finditer(value)]  # public researcher iDs, not phones
     for m in PHONE.finditer(value):
         digits = re.sub(r"\D", "", m.group(0))
-        if len(digits) >= 8 and not ISO_DATE.fullmatch(m.group(0).strip()):
+        inside_orcid = any(a <= m.start() and m.end() <= b for a, b in orcids)
+        if len(digits) >= 8 and not ISO_DATE.fullmatch(m.group(0).strip()) \
+                and not inside_orcid:
             hits.append(Hit("phone number", m.group(0)))
     hits += [Hit("postal address", m.group(0)) for m in ADDRESS.finditer(value)]
     hits += [Hit("serial number", m.group(0)) for m in SERIAL.finditer(value)]
