@@ -263,3 +263,12 @@ def missing_content(dataset: Path) -> list[str]:
 def tag(dataset: Path, name: str, *, message: str, commit: str = "HEAD") -> None:
     """Tag ``commit`` of ``dataset`` as ``name`` (an annotated tag: a dataset version)."""
     git(dataset, "tag", "-a", name, "-m", message, commit)
+
+
+def subdataset_paths(dataset: Path) -> list[str]:
+    """Paths of the subdatasets recorded at HEAD of ``dataset`` (git's gitlink entries)."""
+    if head_commit(dataset) is None:
+        return []
+    out = git(dataset, "ls-tree", "-r", "-z", "--full-tree", "HEAD")
+    entries = (e.split("\t", 1) for e in out.decode("utf-8", "surrogateescape").split("\0") if e)
+    return sorted(path for meta, path in entries if meta.split()[1] == "commit")

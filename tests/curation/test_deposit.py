@@ -263,6 +263,8 @@ def test_private_subdatasets_and_sourcedata_are_never_packed(shareable):
     assert not [p for p in paths if p.startswith(("derivatives", "sourcedata", ".ntdb",
                                                   ".datalad", ".git"))]
     assert not [p for p in paths if p.endswith(".gitattributes")]
+    notes = plan_deposit(shareable, to="zenodo").notes  # and the plan says so
+    assert "subdataset derivatives/private/ is not deposited (deposit it on its own)" in notes
 
 
 def test_datacite_from_bids_authors_and_free_text_funding(tmp_path):

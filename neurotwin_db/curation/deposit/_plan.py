@@ -84,7 +84,8 @@ def plan_deposit(dataset: Path, *, to: str, new_version: bool = False,
     current_doi = find_doi(sources.description.get("DatasetDOI")) or ""
     states = find_states(dataset_id, target.key)
     open_ = [s for s in states if not s.finalized and s.deposition_id]
-    notes: list[str] = []
+    notes: list[str] = [f"subdataset {path}/ is not deposited (deposit it on its own)"
+                        for path in dl.subdataset_paths(root)]
     status, previous = "new", ""
     if open_:
         state, status = open_[-1], "resume"
