@@ -71,6 +71,16 @@ def test_datacite_json_validates(deposited):
         data["fundingReferences"][0].items()
 
 
+def test_a_new_version_cites_the_version_it_follows(deposited):
+    set_description(deposited, DatasetDOI="doi:10.5281/zenodo.7654399")
+    dl.tag(deposited, "v1.3.0", message="deposited as a new version")
+    data = json.loads(cite_dataset(deposited, format="datacite-json"))
+    assert data["version"] == "1.3.0" and data["doi"] == "10.5281/zenodo.7654399"
+    assert {"relationType": "IsNewVersionOf", "relatedIdentifier": DOI,
+            "relatedIdentifierType": "DOI"}.items() <= next(
+        r for r in data["relatedIdentifiers"] if r["relationType"] == "IsNewVersionOf").items()
+
+
 def test_without_doi_is_a_clear_error(shareable):
     result = run("cite", shareable)
     assert result.exit_code == 2

@@ -17,7 +17,7 @@ from neurotwin_db import datalad as dl
 from neurotwin_db.curation.deposit._datacite import build_datacite
 from neurotwin_db.curation.deposit._sources import find_doi, read_sources
 from neurotwin_db.curation.deposit._vocab import spdx_license
-from neurotwin_db.errors import InputError
+from neurotwin_db.errors import InputError, NeurotwinError
 
 FORMATS = ("text", "bibtex", "cff", "datacite-json")
 _BIBTEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -41,10 +41,12 @@ def cite_dataset(dataset: Path, *, format: str = "text") -> str:
     doi = find_doi(sources.description.get("DatasetDOI"))
     if not doi:
         raise InputError(f"{root}/dataset_description.json has no DatasetDOI, so there is no "
-                         f"version to cite; deposit it first with `ntdb deposit {root} --to "
-                         f"zenodo` (it writes the DOI)")
+                         f"version to cite; deposit it first (`ntdb deposit {root} --to "
+                         f"zenodo-sandbox --dry-run` shows what would be sent)")
     version, issued = _version_and_date(root) if is_git else ("", datetime.date.today())
-    data = build_datacite(sources, version=version, issued=issued, doi=doi)
+    previous = _previous_doi(root, version, doi) if version else None
+    data = build_datacite(sources, version=version, issued=issued, doi=doi,
+                          previous_doi=previous)
     if not version:
         data.pop("version", None)
     if format == "datacite-json":
@@ -65,6 +67,22 @@ def _version_and_date(root: Path) -> tuple[str, datetime.date]:
             return name[1:], datetime.date.fromisoformat(day)
     day = dl.git(root, "log", "-1", "--format=%cs", "HEAD").decode().strip()
     return "", datetime.date.fromisoformat(day)
+
+
+def _previous_doi(root: Path, version: str, doi: str) -> str | None:
+    """The DOI the version tagged before ``version`` recorded, when it differs from ``doi``."""
+    tags = dl.git(root, "tag", "--list", "v*", "--merged", "HEAD", "--sort=-v:refname")
+    names = [t for t in tags.decode().split() if re.fullmatch(r"v\d+\.\d+\.\d+.*", t)]
+    older = names[names.index(f"v{version}") + 1:] if f"v{version}" in names else []
+    for tag in older:
+        try:
+            described = json.loads(dl.git(root, "show", f"{tag}:dataset_description.json"))
+        except (NeurotwinError, json.JSONDecodeError):
+            continue
+        previous = find_doi(described.get("DatasetDOI"))
+        if previous and previous != doi:
+            return previous
+    return None
 
 
 def _doi(data: dict[str, Any]) -> str:
