@@ -59,8 +59,9 @@ def cite_dataset(dataset: Path, *, format: str = "text") -> str:
 
 
 def _version_and_date(root: Path) -> tuple[str, datetime.date]:
-    tags = dl.git(root, "tag", "--list", "v*", "--merged", "HEAD",
-                  "--sort=-creatordate", "--format=%(refname:short) %(creatordate:short)")
+    tags = dl.git(root, "tag", "--list", "v*", "--merged", "HEAD",  # highest version first:
+                  "--sort=-v:refname",  # two tags made in one second tie on their dates
+                  "--format=%(refname:short) %(creatordate:short)")
     for line in tags.decode().splitlines():
         name, _, day = line.partition(" ")
         if re.fullmatch(r"v\d+\.\d+\.\d+.*", name):
