@@ -219,6 +219,19 @@ class BIDSPath:
             raise
 
 
+def nibs_sidecar(stem: str) -> str:
+    """Where the draft-BEP037 stimulation sidecar of a recording goes: ``nibs/``.
+
+    ``ntdb ingest`` writes it there and ``ntdb validate`` looks for it there.
+
+    >>> nibs_sidecar("sub-01/ses-1/eeg/sub-01_ses-1_task-tep")
+    'sub-01/ses-1/nibs/sub-01_ses-1_task-tep_nibs.json'
+    """
+    folder, _, name = stem.rpartition("/")
+    parent = folder.rsplit("/", 1)[0] if folder.endswith(("/eeg", "/nibs")) else folder
+    return f"{parent}/nibs/{name}_nibs.json"
+
+
 def _relative(path: str | os.PathLike[str], root: Path | None) -> str:
     p = Path(path)
     if p.is_absolute():

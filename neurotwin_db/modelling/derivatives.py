@@ -17,7 +17,6 @@ from neurotwin_db import __version__
 from neurotwin_db import datalad as dl
 from neurotwin_db._io import write_json, write_text
 from neurotwin_db.bidspath import bids_version
-from neurotwin_db.catalog._doi import normalize_doi
 from neurotwin_db.errors import InputError
 
 CODE_URL = "https://pypi.org/project/neurotwin-db/"
@@ -49,6 +48,8 @@ class SourceDataset:
         tagged = dl.version_tag(Path(dataset), commit) if commit else None
         exact = tagged and dl.git(Path(dataset), "rev-list", "-n", "1", tagged
                                   ).decode().strip() == commit
+        from neurotwin_db.catalog._doi import normalize_doi  # the catalog package loads DuckDB
+
         doi = str(description.get("DatasetDOI") or "")
         return cls(url or str(Path(dataset).resolve()), tagged if exact else commit,
                    normalize_doi(doi) if doi else "")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from neurotwin_db import datalad as dl
+from neurotwin_db.bidspath import nibs_sidecar
 from neurotwin_db.curation.ingest._blinding import find_code, read_key, save_code
 from neurotwin_db.curation.ingest._plan import (
     ApplyResult,
@@ -63,7 +64,7 @@ def ingest_tms_eeg(recording: Path, dataset: Path, *, subject: str, task: str,
                              f"end of the recording ({duration} s); check the time column")
         events_target = eeg_json.target.replace("_eeg.json", "_events.tsv")
         _merge_events(plan, events_target, log.pulses, float(sidecar["SamplingFrequency"]))
-        nibs = _nibs_target(events_target.removesuffix("_events.tsv"))
+        nibs = nibs_sidecar(events_target.removesuffix("_events.tsv"))
         content = tms_sidecar(log, events_target.rsplit("/", 1)[-1])
         plan.files.append(PlannedFile(nibs, content=json_bytes(content)))
         ignore_draft(plan, NIBS_IGNORE, NIBS_NOTE)
@@ -99,7 +100,7 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
             stem = eeg_json.target.removesuffix("_eeg.json")
             merged = {**json.loads(_content(eeg_json)), "ElectricalStimulation": True,
                       "ElectricalStimulationParameters": _describe(
-                          sidecar, _nibs_target(stem).rsplit("/", 1)[-1])}
+                          sidecar, nibs_sidecar(stem).rsplit("/", 1)[-1])}
             _replace(plan, eeg_json.target, json_bytes(merged))
         else:
             plan = IngestPlan(dataset, "tacs", subject, session,
@@ -111,7 +112,7 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
         # a fingerprint, not the log's path: a file name such as sham.yaml would unblind
         plan.modality = "tacs"
         plan.source = fingerprint([Path(session_log), *([Path(eeg)] if eeg else [])])
-        plan.files.append(PlannedFile(_nibs_target(stem), content=json_bytes(sidecar)))
+        plan.files.append(PlannedFile(nibs_sidecar(stem), content=json_bytes(sidecar)))
         ignore_draft(plan, NIBS_IGNORE, NIBS_NOTE)
         if dry_run:
             return plan, None
@@ -119,17 +120,6 @@ def ingest_tacs(session_log: Path, dataset: Path, *, subject: str, unblinding_ke
     if is_new:  # only once the session is recorded: a failed ingest leaves no code behind
         save_code(key, codes, code, **entry)
     return plan, result
-
-
-def _nibs_target(stem: str) -> str:
-    """Where the stimulation sidecar goes.
-
-    >>> _nibs_target("sub-01/ses-1/eeg/sub-01_ses-1_task-tep")
-    'sub-01/ses-1/nibs/sub-01_ses-1_task-tep_nibs.json'
-    """
-    folder, _, name = stem.rpartition("/")
-    parent = folder.rsplit("/", 1)[0] if folder.endswith(("/eeg", "/nibs")) else folder
-    return f"{parent}/nibs/{name}_nibs.json"
 
 
 def _merge_events(plan: IngestPlan, target: str, pulses: list[dict[str, Any]],

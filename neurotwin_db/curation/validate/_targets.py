@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neurotwin_db.bidspath import nibs_sidecar
 from neurotwin_db.curation.validate._registry import Target, read_description, read_json
 
 TARGETS = ("dataset", "derivative", "stimulation")
@@ -40,17 +41,6 @@ def find_derivatives(root: Path) -> list[Target]:
                 found.append(Target(root, sub.relative_to(root).as_posix(),
                                     read_description(sub), {"nested": True}))
     return found
-
-
-def nibs_sidecar(stem: str) -> str:
-    """Where ``ntdb ingest`` puts the stimulation sidecar of a recording.
-
-    >>> nibs_sidecar("sub-01/ses-1/eeg/sub-01_ses-1_task-tep")
-    'sub-01/ses-1/nibs/sub-01_ses-1_task-tep_nibs.json'
-    """
-    folder, _, name = stem.rpartition("/")
-    parent = folder.rsplit("/", 1)[0] if folder.endswith(("/eeg", "/nibs")) else folder
-    return f"{parent}/nibs/{name}_nibs.json"
 
 
 def find_stimulation_sessions(root: Path) -> list[Target]:
