@@ -1,0 +1,22 @@
+"""Head models: tetrahedral meshes with SimNIBS tissue tags, written as BIDS derivatives."""
+
+from neurotwin_db.modelling.headmodel._mesh import (
+    HeadMesh,
+    MeshError,
+    boundary_triangles,
+    oriented,
+    quality,
+    read_msh,
+    with_boundaries,
+    write_msh,
+)
+from neurotwin_db.modelling.headmodel._tissues import (
+    DEFAULT_CONDUCTIVITY,
+    TISSUE_NAMES,
+    conductivities,
+    tissue_tag,
+)
+
+__all__ = ["DEFAULT_CONDUCTIVITY", "TISSUE_NAMES", "HeadMesh", "MeshError",
+           "boundary_triangles", "conductivities", "oriented", "quality", "read_msh",
+           "tissue_tag", "with_boundaries", "write_msh"]
