@@ -1,0 +1,1 @@
+"""Electric fields of tES montages: P1 FEM with AMG-preconditioned CG, lead fields."""
