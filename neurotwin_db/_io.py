@@ -67,3 +67,13 @@ def write_tsv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]
     lines = ["\t".join(header)]
     lines += ["\t".join("n/a" if v is None or v == "" else str(v) for v in row) for row in rows]
     return write_text(path, "\n".join(lines) + "\n", overwrite=overwrite)
+
+
+def write_nifti(path: Path, image: object, *, overwrite: bool = False) -> Path:
+    """Write a nibabel NIfTI image atomically; ``.nii.gz`` is gzipped with no timestamp."""
+    import gzip
+
+    data = image.to_bytes()  # type: ignore[attr-defined]
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    return write_bytes(path, data, overwrite=overwrite)

@@ -19,6 +19,7 @@ from neurotwin_db.cli.cmd_deposit import cite, deposit
 from neurotwin_db.cli.cmd_get import get
 from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
+from neurotwin_db.cli.cmd_model import model
 from neurotwin_db.cli.cmd_validate import validate
 
 logger = logging.getLogger(__name__)
@@ -101,5 +102,6 @@ cli.add_command(phi_scan)
 cli.add_command(anonymize)
 cli.add_command(anonymize_dicom)
 cli.add_command(validate)
+cli.add_command(model)
 cli.add_command(deposit)
 cli.add_command(cite)

@@ -11,7 +11,9 @@ from neurotwin_db.modelling.derivatives import (
     SourceDataset,
     create_derivative,
     derivative_description,
+    open_derivative,
     save_derivative,
 )
 
-__all__ = ["SourceDataset", "create_derivative", "derivative_description", "save_derivative"]
+__all__ = ["SourceDataset", "create_derivative", "derivative_description", "open_derivative",
+           "save_derivative"]

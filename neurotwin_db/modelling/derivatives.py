@@ -104,6 +104,28 @@ def create_derivative(parent: Path, pipeline: str, *, name: str,
     return root
 
 
+def open_derivative(parent: Path, pipeline: str, *, name: str,
+                    sources: Sequence[SourceDataset], description: str = "") -> Path:
+    """The derivative ``parent/derivatives/<pipeline>``, created on first use.
+
+    A derivative that already exists (from another subject) is reused, with its
+    ``SourceDatasets`` entries updated to the sources' current versions.
+    """
+    root = Path(parent) / "derivatives" / pipeline
+    if not (root / "dataset_description.json").is_file():
+        return create_derivative(parent, pipeline, name=name, sources=sources,
+                                 description=description)
+    path = root / "dataset_description.json"
+    current = json.loads(path.read_text(encoding="utf-8"))
+    fresh = [s.as_bids() for s in sources]
+    urls = {entry["URL"] for entry in fresh}
+    kept = [e for e in current.get("SourceDatasets", []) if e.get("URL") not in urls]
+    if kept + fresh != current.get("SourceDatasets"):
+        current["SourceDatasets"] = kept + fresh
+        write_json(path, current, overwrite=True)
+    return root
+
+
 def save_derivative(parent: Path, pipeline: str, summary: str) -> None:
     """Save the derivative subdataset, then record its new state in the parent."""
     root = Path(parent) / "derivatives" / pipeline

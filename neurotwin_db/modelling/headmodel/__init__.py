@@ -5,6 +5,7 @@ from neurotwin_db.modelling.headmodel._mesh import (
     MeshError,
     boundary_triangles,
     oriented,
+    outer_triangles,
     quality,
     read_msh,
     with_boundaries,
@@ -18,5 +19,6 @@ from neurotwin_db.modelling.headmodel._tissues import (
 )
 
 __all__ = ["DEFAULT_CONDUCTIVITY", "TISSUE_NAMES", "HeadMesh", "MeshError",
-           "boundary_triangles", "conductivities", "oriented", "quality", "read_msh",
+           "boundary_triangles", "conductivities", "oriented", "outer_triangles", "quality",
+           "read_msh",
            "tissue_tag", "with_boundaries", "write_msh"]

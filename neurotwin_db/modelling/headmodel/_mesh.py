@@ -8,8 +8,8 @@ numbers in messages are 1-based like gmsh's, tetrahedra numbered after triangles
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,6 +159,17 @@ def boundary_triangles(mesh: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
     tags = np.concatenate([mesh.tags[owner[outer]],
                            np.minimum(mesh.tags[a], mesh.tags[b])[between]])
     return tri, tags.astype(np.int32) + SURFACE_OFFSET
+
+
+def outer_triangles(mesh: HeadMesh) -> np.ndarray:
+    """The faces on the outside of the mesh (the scalp surface of a head), outward-facing.
+
+    Faces of right-handed tetrahedra (see :func:`oriented`) are numbered outward.
+    """
+    faces, _ = _tet_faces(mesh)
+    keys = _face_keys(faces, mesh.n_nodes)
+    unique, index, counts = np.unique(keys, return_index=True, return_counts=True)
+    return faces[index[counts == 1]]
 
 
 def with_boundaries(mesh: HeadMesh) -> HeadMesh:

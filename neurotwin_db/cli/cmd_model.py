@@ -1,0 +1,181 @@
+"""``ntdb model``: head models, tES electric fields, lead fields and montage optimisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from neurotwin_db.cli._common import emit_json, handle_errors, json_option
+
+
+def _floats(text: str | None, what: str) -> list[float]:
+    if not text:
+        return []
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated numbers, got {text!r}"
+                                 ) from None
+
+
+def _conductivity(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"--conductivity wants TISSUE=S/m (e.g. GM=0.275), got "
+                                     f"{item!r}") from None
+    return out
+
+
+@click.group()
+def model() -> None:
+    """Head models, tES electric fields, lead fields and montage optimisation (derivatives)."""
+
+
+@model.command()
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@click.option("--session", default=None, help="Session label.")
+@click.option("--from", "source", required=True,
+              type=click.Choice(["template", "labels", "simnibs", "sphere"]),
+              help="template: fsaverage five-compartment head; labels: a tissue label NIfTI; "
+                   "simnibs: an existing SimNIBS .msh; sphere: concentric shells.")
+@click.option("--radii", help="sphere: shell radii in mm, innermost first (e.g. 85,90,95).")
+@click.option("--conductivities", "shell_sigma",
+              help="sphere: shell conductivities in S/m, innermost first.")
+@click.option("--labels", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="labels: the tissue label volume (NIfTI).")
+@click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="labels: label → tissue mapping (YAML/JSON/TSV); default SimNIBS tags.")
+@click.option("--msh", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="simnibs: the head mesh (m2m_SUBJECT/SUBJECT.msh).")
+@click.option("--max-volume", type=float, help="template: largest tetrahedron (mm³).")
+@click.option("--element-size", type=float, help="sphere: element size (mm).")
+@click.option("--conductivity", multiple=True, metavar="TISSUE=S/m",
+              help="Override a SimNIBS default conductivity (repeatable), e.g. GM=0.3.")
+@click.option("--overwrite", is_flag=True, help="Replace this subject's head model.")
+@json_option
+@handle_errors
+def headmodel(dataset: Path, subject: str, session: str | None, source: str,
+              radii: str | None, shell_sigma: str | None, labels: Path | None,
+              mapping: Path | None, msh: Path | None, max_volume: float | None,
+              element_size: float | None, conductivity: tuple[str, ...], overwrite: bool,
+              as_json: bool) -> None:
+    """Build a tetrahedral head model and write it as a derivative of DATASET.
+
+    \b
+    Writes derivatives/ntdb-headmodel/sub-X/anat/:
+      sub-X_desc-head_mesh.msh   gmsh 2.2 mesh, SimNIBS tissue tags (1 WM … 5 scalp)
+      sub-X_desc-head_mesh.json  conductivities, counts, quality, SourceDatasets
+      sub-X_desc-head_dseg.nii.gz + .tsv   tissue labels at 1 mm
+    and records it with DataLad. Conductivities are SimNIBS's defaults unless overridden.
+    """
+    from neurotwin_db.modelling.headmodel._build import build_head, mesh_sidecar, write_headmodel
+
+    with _status(f"building the {source} head", as_json):
+        head = build_head(source, radii_mm=_floats(radii, "--radii"),
+                          sphere_conductivities=_floats(shell_sigma, "--conductivities"),
+                          labels=labels, mapping=mapping, msh=msh, max_volume_mm3=max_volume,
+                          element_size_mm=element_size,
+                          conductivity=_conductivity(conductivity))
+    with _status("writing the derivative", as_json):
+        paths = write_headmodel(dataset, subject, head, session=session, overwrite=overwrite)
+    sidecar = mesh_sidecar(head, [])
+    sidecar.pop("Sources")
+    result = {"files": {k: str(v) for k, v in paths.items()}, **sidecar}
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"head model: {head.mesh.n_nodes} nodes, {head.mesh.n_tets} tetrahedra "
+               f"({head.seconds:.1f} s); minimum dihedral angle "
+               f"{sidecar['Quality']['MinDihedralAngleDeg']}°")  # type: ignore[index]
+    click.echo(f"wrote {paths['mesh']}")
+
+
+@model.command()
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@click.option("--session", default=None, help="Session label.")
+@click.option("--montage", required=True,
+              help="Electrodes and currents in mA, summing to zero: 'F3:2.0,Fp2:-2.0'.")
+@click.option("--freq", type=float, default=40.0, show_default=True,
+              help="tACS frequency (Hz), kept as metadata: the field is quasi-static.")
+@click.option("--electrode", default="disc:10mm", show_default=True,
+              help="Electrode shape: point, disc:RADIUSmm or rect:WIDTHxHEIGHTmm.")
+@click.option("--electrode-model", type=click.Choice(["dirichlet", "neumann"]),
+              default="dirichlet", show_default=True,
+              help="dirichlet: equipotential electrodes rescaled to the current through "
+                   "their flux (SimNIBS); neumann: uniform current injection. point "
+                   "electrodes always use neumann.")
+@click.option("--cap", type=click.Choice(["standard_1020", "standard_1010", "standard_1005"]),
+              default="standard_1005", show_default=True, help="Electrode names and positions.")
+@click.option("--electrode-positions", type=click.Path(path_type=Path, exists=True),
+              help="TSV/CSV with name, x, y, z (mm, head mesh space) instead of the cap.")
+@click.option("--head", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Head mesh (default: the subject's ntdb-headmodel derivative).")
+@click.option("--roi", help="Target ROI 'x,y,z[:radius]' (mm) for the mean field.")
+@click.option("--ramp", type=float, default=30.0, show_default=True,
+              help="Ramp-up and ramp-down (s), metadata.")
+@click.option("--duration", type=float, default=1200.0, show_default=True,
+              help="Stimulation duration (s), metadata.")
+@click.option("--desc", help="BIDS desc label of the outputs (default: the electrode names).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs of this montage.")
+@json_option
+@handle_errors
+def efield(dataset: Path, subject: str, session: str | None, montage: str, freq: float,
+           electrode: str, electrode_model: str, cap: str, electrode_positions: Path | None,
+           head: Path | None, roi: str | None, ramp: float, duration: float,
+           desc: str | None, overwrite: bool, as_json: bool) -> None:
+    """Solve the electric field of a tACS/tDCS montage on a subject's head model.
+
+    \b
+    P1 tetrahedral FEM, conductivity per element, CG preconditioned by pyamg smoothed
+    aggregation to a relative residual of 1e-10. Writes derivatives/ntdb-efield/sub-X/anat/:
+      …_efield.msh    result mesh with v (V), E and magnE (V/m), as SimNIBS names them
+      …_magnE.nii.gz, …_En.nii.gz   |E| and the normal component (into the cortex > 0),
+                      in MNI305 space for the fsaverage template
+      …_efield.json   99.9th-percentile |E| in grey matter, focality, ROI mean, solver stats
+      …_efield.png    |E| on the cortex
+    """
+    from neurotwin_db.modelling.efield._run import Stimulation, run_efield
+    from neurotwin_db.modelling.efield._summary import parse_roi
+
+    stimulation = Stimulation(frequency_hz=freq, ramp_up_s=ramp, ramp_down_s=ramp,
+                              duration_s=duration)
+    with _status("solving the field", as_json):
+        document = run_efield(dataset, subject, montage, session=session, electrode=electrode,
+                              head=head, positions=electrode_positions, cap=cap,
+                              model=electrode_model, roi=parse_roi(roi) if roi else None,
+                              stimulation=stimulation, desc=desc, overwrite=overwrite)
+    if as_json:
+        emit_json(document)
+        return
+    summary, solver = document["Summary"], document["Solver"]
+    click.echo(f"peak |E| in grey matter (99.9th percentile): "
+               f"{summary.get('GM_magnE_99.9', 'n/a')} V/m; focality "  # type: ignore[union-attr]
+               f"{summary.get('GM_Focality_cm3', 'n/a')} cm³")  # type: ignore[union-attr]
+    click.echo(f"solver: {solver['Iterations']} CG iterations, residual "  # type: ignore[index]
+               f"{solver['MaxRelativeResidual']:.1e}")  # type: ignore[index]
+    click.echo(f"figure: {Path(dataset) / document['Files']['figure']}")  # type: ignore[index]
+
+
+class _status:
+    """A spinner on stderr while a long step runs (quiet with --json)."""
+
+    def __init__(self, text: str, quiet: bool) -> None:
+        self.text, self.quiet, self._live = text, quiet, None
+
+    def __enter__(self) -> None:
+        if not self.quiet:
+            from rich.console import Console
+
+            self._live = Console(stderr=True).status(self.text)
+            self._live.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
