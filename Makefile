@@ -38,10 +38,12 @@ test-all: install lint $(PYBIDS_SDIST)
 	$(BIN)/python -m pytest -m "not network"
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/bench_catalog.py
 	$(BIN)/python benchmarks/bench_ingest_dicom.py
 	$(BIN)/python benchmarks/bench_anonymize_dicom.py
 	$(BIN)/python benchmarks/bench_phi_scan.py
+	$(BIN)/python benchmarks/bench_efield.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -17,6 +17,12 @@ import scipy.sparse as sp
 from neurotwin_db.errors import NeurotwinError
 
 RTOL = 1e-10
+# Smoothed aggregation with a small strength threshold: on a 4-shell head (σ 0.33 / 1.654 /
+# 0.0066 / 0.33, 142 k unknowns) CG needed 13 iterations instead of 52 with pyamg's default
+# θ = 0, at a similar setup time; θ ≥ 0.1 made the coarse levels dense and slow
+# (benchmarks/bench_efield.py measures the whole solve).
+AMG_OPTIONS: dict[str, object] = {"strength": ("symmetric", {"theta": 0.05}),
+                                  "max_coarse": 500}
 
 
 class SolverError(NeurotwinError, RuntimeError):
@@ -63,8 +69,7 @@ class ReducedSystem:
         start = time.perf_counter()
         reduced = matrix[free][:, free].tocsr()
         coupling = matrix[free][:, fixed].tocsr()
-        amg = pyamg.smoothed_aggregation_solver(reduced, symmetry="hermitian",
-                                                max_coarse=500)
+        amg = pyamg.smoothed_aggregation_solver(reduced, symmetry="hermitian", **AMG_OPTIONS)
         return cls(matrix, fixed, free, reduced, coupling, time.perf_counter() - start, amg)
 
     @property
