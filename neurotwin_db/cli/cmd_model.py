@@ -179,3 +179,95 @@ class _status:
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.__exit__(*exc)
+
+
+@model.command()
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@click.option("--session", default=None, help="Session label.")
+@click.option("--cap", type=click.Choice(["standard_1020", "standard_1010", "standard_1005"]),
+              default="standard_1010", show_default=True, help="Electrodes of the lead field.")
+@click.option("--reference", default="Cz", show_default=True, help="Reference electrode.")
+@click.option("--electrode", default="point", show_default=True,
+              help="Electrode shape: point, disc:RADIUSmm or rect:WIDTHxHEIGHTmm.")
+@click.option("--head", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Head mesh (default: the subject's ntdb-headmodel derivative).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing lead field.")
+@json_option
+@handle_errors
+def leadfield(dataset: Path, subject: str, session: str | None, cap: str, reference: str,
+              electrode: str, head: Path | None, overwrite: bool, as_json: bool) -> None:
+    """Compute the field of every cap electrode against a reference (1 mA each).
+
+    \b
+    Neumann current injection; one AMG hierarchy serves every electrode. Stores the
+    grey-matter fields (V/m per mA) in HDF5:
+      derivatives/ntdb-efield/sub-X/anat/sub-X_desc-<cap>Ref<ref>_leadfield.h5 (+ .json)
+    `ntdb model optimize` reads it.
+    """
+    from neurotwin_db.modelling.efield._run_leadfield import run_leadfield
+
+    with _status(f"lead field of {cap} against {reference}", as_json):
+        result = run_leadfield(dataset, subject, cap=cap, reference=reference,
+                               electrode=electrode, session=session, head=head,
+                               overwrite=overwrite)
+    if as_json:
+        emit_json(result)
+        return
+    timings = result["Timings"]
+    click.echo(f"{result['Electrodes']} electrodes against {reference}: "
+               f"{timings.get('Total', 0):.1f} s (AMG setup {timings.get('Setup', 0):.1f} s "  # type: ignore[union-attr]
+               f"once, solves {timings.get('Solve', 0):.1f} s)")  # type: ignore[union-attr]
+    click.echo(f"wrote {Path(dataset) / str(result['File'])}")
+
+
+@model.command()
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@click.option("--session", default=None, help="Session label.")
+@click.option("--target", required=True, help="Target 'x,y,z[:radius]' in mm (radius 10).")
+@click.option("--direction", default="normal", show_default=True,
+              help="normal (into the cortex), any (largest mean field), or a vector x,y,z.")
+@click.option("--max-total", type=float, default=2.0, show_default=True,
+              help="Total injected current (mA).")
+@click.option("--max-per-electrode", type=float, default=1.0, show_default=True,
+              help="Largest current through one electrode (mA).")
+@click.option("--max-electrodes", type=int, help="Most electrodes carrying current.")
+@click.option("--cap", default="standard_1010", show_default=True,
+              help="Cap of the stored lead field.")
+@click.option("--reference", default="Cz", show_default=True,
+              help="Reference of the stored lead field.")
+@click.option("--leadfield", "leadfield_file",
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Lead field file (default: the subject's, for --cap and --reference).")
+@click.option("--desc", default="optimized", show_default=True, help="BIDS desc label.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing result.")
+@json_option
+@handle_errors
+def optimize(dataset: Path, subject: str, session: str | None, target: str, direction: str,
+             max_total: float, max_per_electrode: float, max_electrodes: int | None,
+             cap: str, reference: str, leadfield_file: Path | None, desc: str,
+             overwrite: bool, as_json: bool) -> None:
+    """Find the montage with the most field at a cortical target within safety limits.
+
+    \b
+    A linear program on the lead field (after SimNIBS's TDCSoptimize, Saturnino et al.
+    2019): maximise the mean field along --direction in the grey matter within the
+    target radius, with currents summing to zero, at most --max-total mA injected and
+    --max-per-electrode mA per electrode. Writes …_desc-<desc>_montage.json and the
+    predicted |E| map; solve the montage exactly with `ntdb model efield --montage`.
+    """
+    from neurotwin_db.modelling.efield._run_leadfield import run_optimize
+    from neurotwin_db.modelling.efield._summary import parse_roi
+
+    result = run_optimize(dataset, subject, parse_roi(target), direction=direction,
+                          max_total_ma=max_total, max_per_electrode_ma=max_per_electrode,
+                          max_electrodes=max_electrodes, leadfield=leadfield_file, cap=cap,
+                          reference=reference, session=session, desc=desc,
+                          overwrite=overwrite)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"montage: {result['MontageString']}")
+    click.echo(f"mean field in the target: {result['RoiMeanField']:.4f} V/m "
+               f"({result['RoiElements']} grey-matter elements)")

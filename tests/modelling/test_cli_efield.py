@@ -107,3 +107,31 @@ def test_existing_head_model_is_not_replaced(solved: tuple[Path, dict]) -> None:
     result = CliRunner().invoke(cli, ["model", "headmodel", str(root), "--subject", "01",
                                       *SPHERE])
     assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_leadfield_then_optimize(solved: tuple[Path, dict]) -> None:
+    root, _ = solved
+    result = _ntdb("model", "leadfield", str(root), "--subject", "01", "--cap",
+                   "standard_1020", "--reference", "Cz", "--json")
+    assert result.exit_code == 0, result.output
+    lead = json.loads(result.output)
+    assert lead["Electrodes"] == 20 and lead["MaxRelativeResidual"] <= 1e-9
+    assert (root / lead["File"]).is_file()
+    result = _ntdb("model", "optimize", str(root), "--subject", "01", "--cap", "standard_1020",
+                   "--target", "-60,0,40:20", "--max-electrodes", "4", "--json")
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.output)
+    currents = [m["CurrentMilliampere"] for m in best["Montage"]]
+    assert len(currents) <= 4 and abs(sum(currents)) < 1e-6
+    assert sum(abs(c) for c in currents) / 2 <= 2.0 + 1e-6
+    assert max(abs(c) for c in currents) <= 1.0 + 1e-6
+    assert best["RoiMeanField"] > 0
+    assert all((root / f).is_file() for f in best["Files"])
+    assert not dl.git(root, "status", "--porcelain").strip()
+
+
+def test_optimize_without_leadfield_or_with_an_empty_target(solved: tuple[Path, dict]) -> None:
+    root, _ = solved
+    result = CliRunner().invoke(cli, ["model", "optimize", str(root), "--subject", "01",
+                                      "--cap", "standard_1005", "--target", "0,0,0"])
+    assert result.exit_code == 2 and "ntdb model leadfield" in result.output

@@ -67,10 +67,10 @@ def cortex_normals(mesh: HeadMesh, gm_tag: int = GM) -> np.ndarray:
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-300)
     centres = p.mean(axis=1)
     gm_centres = mesh.centroids()[gm]
-    _, inside = cKDTree(gm_centres).query(centres)
+    _, inside = cKDTree(gm_centres).query(centres, workers=-1)
     flip = np.einsum("ij,ij->i", centres - gm_centres[inside], normals) < 0
     normals[flip] *= -1
-    _, nearest = cKDTree(centres).query(gm_centres)
+    _, nearest = cKDTree(centres).query(gm_centres, workers=-1)
     return normals[nearest]
 
 
