@@ -14,7 +14,10 @@ Stages (later issues add theirs):
    the database (``OUT-shareable/``), which pass it. The pseudonym key goes to ``OUT-keys/``;
 9. ``deposit`` of both shareable datasets to a local ``zenodo-mock`` server (DOIs under
    DataCite's test prefix 10.5072), which writes ``DatasetDOI`` and tags ``v1.0.0``; then
-   ``dataset register`` puts them in the database and ``catalog search --doi`` finds them.
+   ``dataset register`` puts them in the database and ``catalog search --doi`` finds them;
+10. ``model headmodel --from template`` (the fsaverage five-compartment head) and ``model
+    efield`` of a 2 mA F3–Fp2 40 Hz tACS montage, both as derivatives of ``mri-template``
+    (subject MNI152, the template subject), then ``catalog search --derivative ntdb-efield``.
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     ids = [mri.id, dicom.id, eeg.id, tms.id, tacs.id, mice.id]
     shareable = build_shareable(db.root, log)
     shareable["deposits"] = deposit_shareable(db.root, shareable["shareable"], log)
+    shareable["efield"] = model_template_head(db.root, mri_root, log)
     return {"database": str(db.root), "datasets": ids, "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset,
             **shareable}
@@ -212,6 +216,37 @@ def deposit_shareable(db_root: Path, shareable: dict[str, Any], log: Log = print
         log(f"ntdb catalog search {db_root.name} --doi {deposit['doi']}: {len(rows)} files "
             f"of {deposit['registered_as']}")
     return out
+
+
+DEMO_MONTAGE = "F3:2.0,Fp2:-2.0"
+DEMO_TARGET = "-38,44,26:15"  # left DLPFC (MNI), the usual F3 target
+
+
+def model_template_head(db_root: Path, mri_root: Path, log: Log = print) -> dict[str, Any]:
+    """Build the template head model and solve one 40 Hz tACS montage on it."""
+    from neurotwin_db.modelling.efield._run import Stimulation, run_efield
+    from neurotwin_db.modelling.efield._summary import parse_roi
+    from neurotwin_db.modelling.headmodel._build import build_head, write_headmodel
+
+    head = build_head("template")
+    write_headmodel(mri_root, "MNI152", head)
+    log(f"ntdb model headmodel mri-template --subject MNI152 --from template: "
+        f"{head.mesh.n_nodes} nodes, {head.mesh.n_tets} tetrahedra ({head.seconds:.0f} s)")
+    document = run_efield(mri_root, "MNI152", DEMO_MONTAGE, roi=parse_roi(DEMO_TARGET),
+                          stimulation=Stimulation(frequency_hz=40.0))
+    dl.save(db_root, "demo: template head model and a 40 Hz tACS field",
+            paths=[mri_root], record={"action": "demo"})
+    summary, solver = document["Summary"], document["Solver"]
+    figure = mri_root / document["Files"]["figure"]
+    log(f"ntdb model efield mri-template --subject MNI152 --montage {DEMO_MONTAGE} --freq 40: "
+        f"peak |E| in grey matter {summary['GM_magnE_99.9']:.2f} V/m (99.9th percentile), "
+        f"{summary['ROI']['MeanMagnE']:.2f} V/m in the left DLPFC; "
+        f"{solver['Iterations']} CG iterations")
+    log(f"    figure: {figure}")
+    rows = Catalog(build_catalog(db_root).catalog_dir).search(
+        Filters(derivative=("ntdb-efield",)))
+    log(f"ntdb catalog search {db_root.name} --derivative ntdb-efield: {len(rows)} files")
+    return {"figure": str(figure), "summary": summary, "files": len(rows)}
 
 
 @contextlib.contextmanager
