@@ -36,9 +36,17 @@ def model() -> None:
     """Head models, tES electric fields, lead fields and montage optimisation (derivatives)."""
 
 
+SUBJECTS = click.option("--subject", "subjects", required=True, multiple=True,
+                        help="Subject label (without 'sub-'); repeat it for a cohort.")
+JOBS = click.option("--jobs", "-j", type=click.IntRange(min=1),
+                    help="Local worker processes for a cohort (default: the CPUs).")
+SCHEDULER = click.option("--scheduler", metavar="ADDRESS",
+                         help="Run a cohort on a Dask cluster (tcp://host:8786).")
+
+
 @model.command()
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@SUBJECTS
 @click.option("--session", default=None, help="Session label.")
 @click.option("--from", "source", required=True,
               type=click.Choice(["template", "labels", "simnibs", "sphere"]),
@@ -58,13 +66,15 @@ def model() -> None:
 @click.option("--conductivity", multiple=True, metavar="TISSUE=S/m",
               help="Override a SimNIBS default conductivity (repeatable), e.g. GM=0.3.")
 @click.option("--overwrite", is_flag=True, help="Replace this subject's head model.")
+@JOBS
+@SCHEDULER
 @json_option
 @handle_errors
-def headmodel(dataset: Path, subject: str, session: str | None, source: str,
+def headmodel(dataset: Path, subjects: tuple[str, ...], session: str | None, source: str,
               radii: str | None, shell_sigma: str | None, labels: Path | None,
               mapping: Path | None, msh: Path | None, max_volume: float | None,
               element_size: float | None, conductivity: tuple[str, ...], overwrite: bool,
-              as_json: bool) -> None:
+              jobs: int | None, scheduler: str | None, as_json: bool) -> None:
     """Build a tetrahedral head model and write it as a derivative of DATASET.
 
     \b
@@ -73,15 +83,34 @@ def headmodel(dataset: Path, subject: str, session: str | None, source: str,
       sub-X_desc-head_mesh.json  conductivities, counts, quality, SourceDatasets
       sub-X_desc-head_dseg.nii.gz + .tsv   tissue labels at 1 mm
     and records it with DataLad. Conductivities are SimNIBS's defaults unless overridden.
+    With several --subject, the subjects run through local worker processes (--jobs) or a
+    Dask cluster (--scheduler), and the derivative is saved once.
     """
-    from neurotwin_db.modelling.headmodel._build import build_head, mesh_sidecar, write_headmodel
+    from neurotwin_db.modelling.headmodel._build import (
+        build_cohort,
+        build_head,
+        mesh_sidecar,
+        write_headmodel,
+    )
 
+    options = {"radii_mm": _floats(radii, "--radii"),
+               "sphere_conductivities": _floats(shell_sigma, "--conductivities"),
+               "labels": labels, "mapping": mapping, "msh": msh,
+               "max_volume_mm3": max_volume, "element_size_mm": element_size,
+               "conductivity": _conductivity(conductivity)}
+    if len(subjects) > 1:
+        with _status(f"building {len(subjects)} {source} heads", as_json):
+            results = build_cohort(dataset, list(subjects), source, session=session,
+                                   overwrite=overwrite, jobs=jobs, scheduler=scheduler,
+                                   **options)
+        if as_json:
+            emit_json(results)
+        for r in [] if as_json else results:
+            click.echo(f"sub-{r['subject']}: {r['tets']} tetrahedra -> {r['mesh']}")
+        return
+    subject = subjects[0]
     with _status(f"building the {source} head", as_json):
-        head = build_head(source, radii_mm=_floats(radii, "--radii"),
-                          sphere_conductivities=_floats(shell_sigma, "--conductivities"),
-                          labels=labels, mapping=mapping, msh=msh, max_volume_mm3=max_volume,
-                          element_size_mm=element_size,
-                          conductivity=_conductivity(conductivity))
+        head = build_head(source, **options)  # type: ignore[arg-type]
     with _status("writing the derivative", as_json):
         paths = write_headmodel(dataset, subject, head, session=session, overwrite=overwrite)
     sidecar = mesh_sidecar(head, [])
@@ -98,7 +127,7 @@ def headmodel(dataset: Path, subject: str, session: str | None, source: str,
 
 @model.command()
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--subject", required=True, help="Subject label (without 'sub-').")
+@SUBJECTS
 @click.option("--session", default=None, help="Session label.")
 @click.option("--montage", required=True,
               help="Electrodes and currents in mA, summing to zero: 'F3:2.0,Fp2:-2.0'.")
@@ -124,12 +153,15 @@ def headmodel(dataset: Path, subject: str, session: str | None, source: str,
               help="Stimulation duration (s), metadata.")
 @click.option("--desc", help="BIDS desc label of the outputs (default: the electrode names).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs of this montage.")
+@JOBS
+@SCHEDULER
 @json_option
 @handle_errors
-def efield(dataset: Path, subject: str, session: str | None, montage: str, freq: float,
-           electrode: str, electrode_model: str, cap: str, electrode_positions: Path | None,
-           head: Path | None, roi: str | None, ramp: float, duration: float,
-           desc: str | None, overwrite: bool, as_json: bool) -> None:
+def efield(dataset: Path, subjects: tuple[str, ...], session: str | None, montage: str,
+           freq: float, electrode: str, electrode_model: str, cap: str,
+           electrode_positions: Path | None, head: Path | None, roi: str | None, ramp: float,
+           duration: float, desc: str | None, overwrite: bool, jobs: int | None,
+           scheduler: str | None, as_json: bool) -> None:
     """Solve the electric field of a tACS/tDCS montage on a subject's head model.
 
     \b
@@ -141,16 +173,28 @@ def efield(dataset: Path, subject: str, session: str | None, montage: str, freq:
       …_efield.json   99.9th-percentile |E| in grey matter, focality, ROI mean, solver stats
       …_efield.png    |E| on the cortex
     """
-    from neurotwin_db.modelling.efield._run import Stimulation, run_efield
+    from neurotwin_db.modelling.efield._run import Stimulation, run_cohort, run_efield
     from neurotwin_db.modelling.efield._summary import parse_roi
 
     stimulation = Stimulation(frequency_hz=freq, ramp_up_s=ramp, ramp_down_s=ramp,
                               duration_s=duration)
+    options = {"session": session, "electrode": electrode, "head": head,
+               "positions": electrode_positions, "cap": cap, "model": electrode_model,
+               "roi": parse_roi(roi) if roi else None, "stimulation": stimulation,
+               "desc": desc, "overwrite": overwrite}
+    if len(subjects) > 1:
+        with _status(f"solving {len(subjects)} subjects", as_json):
+            documents = run_cohort(dataset, list(subjects), montage, jobs=jobs,
+                                   scheduler=scheduler, **options)
+        if as_json:
+            emit_json(documents)
+        for d in [] if as_json else documents:
+            click.echo(f"sub-{d['Subject']}: peak |E| in grey matter "
+                       f"{d['Summary'].get('GM_magnE_99.9', 'n/a')} V/m")  # type: ignore[union-attr]
+        return
+    subject = subjects[0]
     with _status("solving the field", as_json):
-        document = run_efield(dataset, subject, montage, session=session, electrode=electrode,
-                              head=head, positions=electrode_positions, cap=cap,
-                              model=electrode_model, roi=parse_roi(roi) if roi else None,
-                              stimulation=stimulation, desc=desc, overwrite=overwrite)
+        document = run_efield(dataset, subject, montage, **options)  # type: ignore[arg-type]
     if as_json:
         emit_json(document)
         return

@@ -53,8 +53,10 @@ def test_demo_catalog_has_all_tables(demo_db):
     assert len(datasets["eeg-rest"]["commit"]) == 40
     deriv = catalog.sql("SELECT * FROM derivatives")
     assert sorted((d["dataset"], d["pipeline"]) for d in deriv) == [
+        ("mri-template", "ntdb-efield"), ("mri-template", "ntdb-headmodel"),
         ("mri-template", "ntdb-tissue"), ("mri-template-shared", "ntdb-tissue")]
-    assert json.loads(deriv[0]["generated_by"])[0]["Name"] == "ntdb-tissue"
+    for d in deriv:
+        assert json.loads(d["generated_by"])[0]["Name"] == d["pipeline"]
     n = catalog.sql("SELECT count(*) AS n FROM subjects WHERE dataset = 'eeg-rest'")
     assert n == [{"n": 3}]
 

@@ -135,3 +135,23 @@ def test_optimize_without_leadfield_or_with_an_empty_target(solved: tuple[Path, 
     result = CliRunner().invoke(cli, ["model", "optimize", str(root), "--subject", "01",
                                       "--cap", "standard_1005", "--target", "0,0,0"])
     assert result.exit_code == 2 and "ntdb model leadfield" in result.output
+
+
+def test_cohort_runs_through_parallel_workers(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "cohort")
+    result = _ntdb("model", "headmodel", str(root), "--subject", "01", "--subject", "02",
+                   *SPHERE, "--jobs", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(r["subject"] for r in json.loads(result.output)) == ["01", "02"]
+    result = _ntdb("model", "efield", str(root), "--subject", "01", "--subject", "02",
+                   "--montage", "Cz:1,Oz:-1", "--cap", "standard_1020", "--jobs", "2", "--json")
+    assert result.exit_code == 0, result.output
+    documents = json.loads(result.output)
+    assert [d["Subject"] for d in documents] == ["01", "02"]
+    assert all((root / d["Files"]["mesh"]).is_file() for d in documents)
+    assert not dl.git(root, "status", "--porcelain").strip()
+    log = dl.git(root / "derivatives/ntdb-efield", "log", "--format=%s").decode()
+    assert "efield Cz:1,Oz:-1 for sub-01, sub-02" in log
+    result = CliRunner().invoke(cli, ["model", "efield", str(root), "--subject", "01",
+                                      "--subject", "03", "--montage", "Cz:1,Oz:-1"])
+    assert result.exit_code == 2 and "no head model for sub-03" in result.output

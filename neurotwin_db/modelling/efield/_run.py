@@ -107,8 +107,12 @@ def run_efield(dataset: Path, subject: str, montage: str, *, session: str | None
                positions: Path | None = None, cap: str = "standard_1005",
                model: str = "dirichlet", roi: tuple[np.ndarray, float] | None = None,
                stimulation: Stimulation = Stimulation(), desc: str | None = None,
-               overwrite: bool = False, write: bool = True) -> dict[str, object]:
-    """Solve a montage on a subject's head model and write the field derivative."""
+               overwrite: bool = False, write: bool = True, record: bool = True
+               ) -> dict[str, object]:
+    """Solve a montage on a subject's head model and write the field derivative.
+
+    ``record=False`` writes the files without the DataLad save (a cohort saves once).
+    """
     from neurotwin_db.modelling.efield._electrodes import read_positions
 
     dataset = Path(dataset)
@@ -129,7 +133,7 @@ def run_efield(dataset: Path, subject: str, montage: str, *, session: str | None
     document = _document(head_input, electrodes, shape, solution, summary, stimulation,
                          dataset)
     if write:
-        _write(dataset, subject, paths, head_input, solution, normal, document)
+        _write(dataset, subject, paths, head_input, solution, normal, document, record)
         document["Files"] = {k: str(v.relative_to(dataset)) for k, v in paths.items()}
     return document
 
@@ -155,16 +159,23 @@ def _document(head: HeadInput, electrodes: list, shape: Shape, solution: FieldSo
     }
 
 
-def _write(dataset: Path, subject: str, paths: dict[str, Path], head: HeadInput,
-           solution: FieldSolution, normal: np.ndarray, document: dict[str, object]) -> None:
-    import nibabel as nib
-
+def open_efields(dataset: Path) -> list[SourceDataset]:
+    """Create (or reuse) the ``ntdb-efield`` derivative; returns its sources."""
     sources = [SourceDataset.of(dataset)]
     head_root = dataset / "derivatives" / HEAD_PIPELINE
     if dl.is_dataset(head_root):
         sources.append(SourceDataset.of(head_root, url=f"bids::derivatives/{HEAD_PIPELINE}"))
     open_derivative(dataset, PIPELINE, name="neurotwin-db tES electric fields",
                     sources=sources, description="Quasi-static tACS/tDCS fields (P1 FEM)")
+    return sources
+
+
+def _write(dataset: Path, subject: str, paths: dict[str, Path], head: HeadInput,
+           solution: FieldSolution, normal: np.ndarray, document: dict[str, object],
+           record: bool) -> None:
+    import nibabel as nib
+
+    sources = open_efields(dataset)
     magnitude = solution.magnitude
     write_msh(head.mesh, paths["mesh"], node_data={"v": solution.potential},
               element_data={"E": solution.field, "magnE": magnitude})
@@ -181,4 +192,33 @@ def _write(dataset: Path, subject: str, paths: dict[str, Path], head: HeadInput,
                        peak=peak)
     write_json(paths["summary"], {**document, "Sources": [s.as_bids() for s in sources]},
                overwrite=True)
-    save_derivative(dataset, PIPELINE, f"efield sub-{subject} {montage}")
+    if record:
+        save_derivative(dataset, PIPELINE, f"efield sub-{subject} {montage}")
+
+
+def _one_subject(task: tuple[Path, str, str, dict[str, object]]) -> dict[str, object]:
+    """Solve one subject's montage (a worker of :func:`run_cohort`)."""
+    dataset, subject, montage, options = task
+    return {"Subject": subject, **run_efield(dataset, subject, montage, record=False,
+                                             **options)}  # type: ignore[arg-type]
+
+
+def run_cohort(dataset: Path, subjects: list[str], montage: str, *, jobs: int | None = None,
+               scheduler: str | None = None, **options: object) -> list[dict[str, object]]:
+    """One montage for many subjects through :mod:`neurotwin_db.parallel`, one DataLad save."""
+    from neurotwin_db.parallel import map_tasks
+
+    dataset = Path(dataset)
+    parse_montage(montage)  # bad input fails before any worker starts
+    for subject in subjects:
+        head = options.get("head") or headmodel_paths(dataset, subject,
+                                                      options.get("session"))["mesh"]
+        if not Path(head).is_file():  # type: ignore[arg-type]
+            raise InputError(f"no head model for sub-{subject} at {head}; build them first "
+                             f"with `ntdb model headmodel`")
+    open_efields(dataset)
+    results = map_tasks(_one_subject, [(dataset, s, montage, dict(options)) for s in subjects],
+                        jobs=jobs, scheduler=scheduler)
+    save_derivative(dataset, PIPELINE, f"efield {montage} for "
+                                       f"{', '.join('sub-' + s for s in subjects)}")
+    return results

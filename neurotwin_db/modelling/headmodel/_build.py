@@ -124,18 +124,25 @@ def mesh_sidecar(model: HeadModel, sources: Sequence[SourceDataset]) -> dict[str
     }
 
 
+def open_headmodels(dataset: Path) -> list[SourceDataset]:
+    """Create (or reuse) the ``ntdb-headmodel`` derivative; returns its sources."""
+    sources = [SourceDataset.of(dataset)]
+    open_derivative(dataset, PIPELINE, name="neurotwin-db head models", sources=sources,
+                    description="Tetrahedral head meshes with SimNIBS tissue tags")
+    return sources
+
+
 def write_headmodel(dataset: Path, subject: str, model: HeadModel, *,
-                    session: str | None = None, overwrite: bool = False) -> dict[str, Path]:
-    """Write the head model derivative and record it with DataLad."""
+                    session: str | None = None, overwrite: bool = False,
+                    record: bool = True) -> dict[str, Path]:
+    """Write the head model derivative and (unless ``record`` is false) save it with DataLad."""
     import nibabel as nib
 
     dataset = Path(dataset)
     paths = headmodel_paths(dataset, subject, session)
     if paths["mesh"].exists() and not overwrite:
         raise OutputExistsError(paths["mesh"])
-    sources = [SourceDataset.of(dataset)]
-    open_derivative(dataset, PIPELINE, name="neurotwin-db head models", sources=sources,
-                    description="Tetrahedral head meshes with SimNIBS tissue tags")
+    sources = open_headmodels(dataset)
     write_msh(model.mesh, paths["mesh"])
     write_json(paths["sidecar"], mesh_sidecar(model, sources), overwrite=True)
     grid = VoxelGrid.around(model.mesh)
@@ -144,6 +151,41 @@ def write_headmodel(dataset: Path, subject: str, model: HeadModel, *,
     lut = "index\tname\n" + "".join(f"{t}\t{TISSUE_NAMES.get(t, t)}\n"
                                     for t in model.mesh.tissues())
     write_text(paths["lut"], lut, overwrite=True)
-    save_derivative(dataset, PIPELINE, f"head model sub-{subject} "
-                                       f"({model.method['Source']})")
+    if record:
+        save_derivative(dataset, PIPELINE, f"head model sub-{subject} "
+                                           f"({model.method['Source']})")
     return paths
+
+
+def _one_subject(task: tuple[Path, str, str | None, str, dict[str, object], bool]
+                 ) -> dict[str, str]:
+    """Build and write one subject's head model (a worker of :func:`build_cohort`)."""
+    dataset, subject, session, source, options, overwrite = task
+    model = build_head(source, **options)  # type: ignore[arg-type]
+    paths = write_headmodel(dataset, subject, model, session=session, overwrite=overwrite,
+                            record=False)
+    return {"subject": subject, "mesh": str(paths["mesh"]), "tets": str(model.mesh.n_tets),
+            "seconds": f"{model.seconds:.1f}"}
+
+
+def build_cohort(dataset: Path, subjects: Sequence[str], source: str, *,
+                 session: str | None = None, overwrite: bool = False, jobs: int | None = None,
+                 scheduler: str | None = None, **options: object) -> list[dict[str, str]]:
+    """Head models for many subjects through :mod:`neurotwin_db.parallel`, one DataLad save.
+
+    Workers (local processes, or a Dask cluster with ``scheduler``) build and write each
+    subject's files; the derivative is created before and recorded once after.
+    """
+    from neurotwin_db.parallel import map_tasks
+
+    dataset = Path(dataset)
+    for subject in subjects:
+        mesh = headmodel_paths(dataset, subject, session)["mesh"]
+        if mesh.exists() and not overwrite:
+            raise OutputExistsError(mesh)
+    open_headmodels(dataset)
+    tasks = [(dataset, s, session, source, dict(options), overwrite) for s in subjects]
+    results = map_tasks(_one_subject, tasks, jobs=jobs, scheduler=scheduler)
+    save_derivative(dataset, PIPELINE, f"head models ({source}) for "
+                                       f"{', '.join('sub-' + s for s in subjects)}")
+    return results
