@@ -147,6 +147,9 @@ def test_subdivide_keeps_the_geometry():
     assert len(finer.faces) == 4 * len(s.faces) and is_closed(finer)
     assert enclosed_volume(finer) == pytest.approx(enclosed_volume(s), rel=1e-12)
     assert not len(self_intersections(finer))
+    rounder = subdivide(s, bulge_mm=1.0)  # midpoints move out towards the sphere
+    assert enclosed_volume(s) < enclosed_volume(rounder) < 4 / 3 * np.pi * 1000
+    assert np.array_equal(rounder.faces, finer.faces)
 
 
 def test_intersection_tests_are_fast_on_fsaverage5():

@@ -262,18 +262,30 @@ def distance_to(surface: Surface, points: np.ndarray, *, k: int = 12) -> np.ndar
     return np.where(inside, np.abs(height), best).reshape(len(points), k).min(axis=1)
 
 
-def subdivide(surface: Surface) -> Surface:
-    """The surface with every face split in four at its edge midpoints (same geometry)."""
+def subdivide(surface: Surface, *, bulge_mm: float = 0.0) -> Surface:
+    """The surface with every face split in four at its edge midpoints.
+
+    With ``bulge_mm`` > 0 each midpoint moves towards the smooth surface through the
+    vertex normals (the midpoint of the cubic Hermite curve along the edge, i.e. the
+    sagitta of the arc), by at most ``bulge_mm``; this keeps the four new faces of a face
+    from being exactly coplanar, which TetGen handles badly. With 0 the geometry is kept.
+    """
     f, n = surface.faces, len(surface.vertices)
     edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
     unique, index = np.unique(edges[:, 0] * n + edges[:, 1], return_inverse=True)
-    mid = n + index.reshape(3, -1).T  # midpoints of edges (0,1), (1,2), (2,0)
-    vertices = np.concatenate([surface.vertices, 0.5 * (surface.vertices[unique // n]
-                                                         + surface.vertices[unique % n])])
-    faces = np.concatenate([np.stack([f[:, 0], mid[:, 0], mid[:, 2]], axis=1),
-                            np.stack([f[:, 1], mid[:, 1], mid[:, 0]], axis=1),
-                            np.stack([f[:, 2], mid[:, 2], mid[:, 1]], axis=1), mid])
-    return Surface(surface.name, vertices, faces)
+    a, b = unique // n, unique % n
+    mid = 0.5 * (surface.vertices[a] + surface.vertices[b])
+    if bulge_mm > 0:
+        normals, d = vertex_normals(surface), surface.vertices[b] - surface.vertices[a]
+        bulge = (np.einsum("ij,ij->i", d, normals[b])[:, None] * normals[b]
+                 - np.einsum("ij,ij->i", d, normals[a])[:, None] * normals[a]) / 8.0
+        size = np.linalg.norm(bulge, axis=1, keepdims=True)
+        mid += bulge * np.minimum(1.0, bulge_mm / np.maximum(size, 1e-12))
+    new = n + index.reshape(3, -1).T  # midpoints of edges (0,1), (1,2), (2,0)
+    faces = np.concatenate([np.stack([f[:, 0], new[:, 0], new[:, 2]], axis=1),
+                            np.stack([f[:, 1], new[:, 1], new[:, 0]], axis=1),
+                            np.stack([f[:, 2], new[:, 2], new[:, 1]], axis=1), new])
+    return Surface(surface.name, np.concatenate([surface.vertices, mid]), faces)
 
 
 def mean_operator(surface: Surface) -> csr_matrix:

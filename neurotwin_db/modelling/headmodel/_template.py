@@ -27,9 +27,10 @@ tetrahedra. Repairs, in this order (see :data:`HEMISPHERE_GAP_MM` and the other 
 
 :func:`~neurotwin_db.modelling.headmodel._surfaces.check_surfaces` then proves the set
 closed, free of crossings and nested before TetGen (Si 2015, doi:10.1145/2629697) meshes
-it without splitting the input faces (``-Y``; the surfaces are subdivided beforehand to
-suit ``max_volume_mm3``), so every tissue interface of the mesh lies exactly on the
-surfaces and compartment volumes equal the enclosed volumes. Tets take TetGen's region
+it without splitting the input faces (``-Y``; for a ``max_volume_mm3`` the surfaces are
+subdivided beforehand, new vertices bulging at most 0.2 mm towards the smooth surface),
+so every tissue interface of the mesh lies exactly on the (refined) surfaces and the
+compartment volumes equal their enclosed volumes. Tets take TetGen's region
 numbers, named by the surfaces containing sample centroids; tets beside an interface
 that is not on a surface are relabelled by their own centroids.
 
@@ -263,19 +264,27 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _refined(surface: Surface, max_volume_mm3: float | None) -> Surface:
-    """The surface subdivided until its edges fit tetrahedra of ``max_volume_mm3``.
+def _refined(surfaces: tuple[Surface, ...], max_volume_mm3: float | None
+             ) -> tuple[Surface, ...]:
+    """The surfaces subdivided until their edges fit tetrahedra of ``max_volume_mm3``.
 
     Edges end no longer on average than those of a regular tetrahedron of that volume,
     so that the elements on the (unsplit, see ``Y``) boundary can be well shaped and
-    TetGen can meet the cap near the surfaces.
+    TetGen can meet the cap near the surfaces. New vertices bulge towards the smooth
+    surface by at most 0.2 mm (exactly coplanar faces make TetGen leave flat tets); rare
+    new self-crossings at sharp folds are smoothed, and the refined set is checked again.
     """
     if max_volume_mm3 is None:
-        return surface
+        return surfaces
     edge = (6 * 2 ** 0.5 * max_volume_mm3) ** (1 / 3)
-    while np.linalg.norm(np.diff(surface.triangles[:, :2], axis=1), axis=2).mean() > edge:
-        surface = subdivide(surface)
-    return surface
+    refined = []
+    for surface in surfaces:
+        while np.linalg.norm(np.diff(surface.triangles[:, :2], axis=1), axis=2).mean() > edge:
+            surface = repair(subdivide(surface, bulge_mm=0.2))  # smooths rare new folds
+        refined.append(surface)
+    if any(len(r.faces) > len(s.faces) for r, s in zip(refined, surfaces, strict=True)):
+        check_surfaces(refined)
+    return tuple(refined)
 
 
 def _tetrahedralize(surfaces: tuple[Surface, ...], max_volume_mm3: float | None,
@@ -283,7 +292,7 @@ def _tetrahedralize(surfaces: tuple[Surface, ...], max_volume_mm3: float | None,
     """TetGen on the union of the surfaces: nodes, tets and a region number per tet."""
     import tetgen
 
-    union = _union(tuple(_refined(s, max_volume_mm3) for s in surfaces))
+    union = _union(surfaces)
     # p: PLC; Y: keep the input faces as they are (letting TetGen split them merges nearly
     # coplanar faces, bending the surfaces and leaving flat tets and misnumbered regions);
     # q: radius-edge bound / min dihedral; o/150: flip towards a max dihedral of 150; A: a
@@ -366,7 +375,7 @@ def _template_head(max_volume_mm3: float | None, skull_thickness_mm: float,
                    quality: float) -> HeadMesh:
     """The meshed template (cached; callers get copies)."""
     started = time.perf_counter()
-    surfaces = _template_surfaces(skull_thickness_mm)
+    surfaces = _refined(_template_surfaces(skull_thickness_mm), max_volume_mm3)
     prepared = time.perf_counter()
     nodes, tets, regions = _tetrahedralize(surfaces, max_volume_mm3, quality)
     meshed = time.perf_counter()
@@ -382,26 +391,29 @@ def template_head(*, max_volume_mm3: float | None = None, skull_thickness_mm: fl
                   quality: float = 1.5) -> HeadMesh:
     """The five-compartment fsaverage template head as a tagged tetrahedral mesh (mm).
 
-    ``max_volume_mm3`` caps the volume of every tetrahedron (None: only the surfaces and
-    ``quality`` set the size; the surfaces are subdivided to match a cap, the geometry is
-    the same at every size); ``skull_thickness_mm`` is the bone thickness, reduced where
-    needed to keep 2 mm of scalp; ``quality`` is TetGen's radius-edge ratio bound (``-q``,
-    at least 1.1; smaller gives better shaped and more elements). The result is oriented,
-    with SimNIBS boundary triangles. The same arguments give the same mesh, cached in
-    memory for the process. Coordinates are MNI305 (:data:`TEMPLATE_SPACE`).
+    ``max_volume_mm3`` caps the volume of the tetrahedra (None: only the surfaces and
+    ``quality`` set the size). For a cap the surfaces are subdivided to match, which moves
+    them by at most 0.2 mm; as TetGen may not split the input faces, some tets beside the
+    surfaces exceed the cap (3% at 30 mm³, 0.4% at 12 mm³; by up to ~3.5x).
+    ``skull_thickness_mm`` is the bone thickness, reduced where needed to keep 2 mm of
+    scalp. ``quality`` is TetGen's radius-edge ratio bound (``-q``, at least 1.1; smaller
+    gives better shaped and more elements). The result is oriented, with SimNIBS boundary
+    triangles. The same arguments give the same mesh, cached in memory for the process.
+    Coordinates are MNI305 (:data:`TEMPLATE_SPACE`).
 
-    Measured on a shared 2-core machine (load ~2; surfaces add ~6 s once per process;
-    "tagging" includes orienting and boundary triangles; RSS is the process peak):
+    Measured on a shared 2-core machine (load 1-3; building the surfaces takes ~6 s once
+    per process; "refine" is subdividing and re-checking them, "tag" includes orienting
+    and boundary triangles; RSS is the process peak; quality from :func:`quality`):
 
-    ==============  =====  ==========  ======  =======  ========  ======================
-    max_volume_mm3  nodes  tetrahedra  TetGen  tagging  peak RSS  min dihedral / ratio
-    ==============  =====  ==========  ======  =======  ========  ======================
-    None (default)  20 k   0.12 M      2 s     1 s      0.36 GB   0.49° / 0.0069
-    30              52 k   0.30 M      7 s     2 s      0.40 GB   0.49° / 0.0069
-    8               168 k  1.02 M      39 s    11 s     0.79 GB   0.86° / 0.0090
-    2               696 k  4.20 M      195 s   31 s     2.45 GB   0.68° / 0.0046
-    1.6             850 k  5.15 M      246 s   37 s     2.85 GB   0.93° / 0.0046
-    ==============  =====  ==========  ======  =======  ========  ======================
+    ======  =====  =====  ======  ======  =====  ========  =====================
+    cap     nodes  tets   refine  TetGen  tag    peak RSS  min dihedral / ratio
+    ======  =====  =====  ======  ======  =====  ========  =====================
+    None    20 k   0.12M  0 s     1 s     1 s    0.36 GB   0.49° / 0.0069
+    30      61 k   0.35M  2 s     7 s     3 s    0.48 GB   1.48° / 0.0093
+    12      189 k  1.07M  6 s     22 s    8 s    1.0 GB    0.65° / 0.0018
+    2.3     873 k  5.31M  57 s    227 s   47 s   3.7 GB    0.40° / 0.00033
+    2       954 k  5.81M  22 s    214 s   55 s   4.0 GB    0.40° / 0.00018
+    ======  =====  =====  ======  ======  =====  ========  =====================
     """
     if max_volume_mm3 is not None and not max_volume_mm3 >= 0.01:
         raise InputError(f"max_volume_mm3 must be a volume of at least 0.01 mm³ (or None), "
