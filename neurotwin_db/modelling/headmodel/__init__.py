@@ -11,6 +11,7 @@ from neurotwin_db.modelling.headmodel._mesh import (
     with_boundaries,
     write_msh,
 )
+from neurotwin_db.modelling.headmodel._surfaces import Surface, check_surfaces
 from neurotwin_db.modelling.headmodel._tissues import (
     DEFAULT_CONDUCTIVITY,
     TISSUE_NAMES,
@@ -18,7 +19,7 @@ from neurotwin_db.modelling.headmodel._tissues import (
     tissue_tag,
 )
 
-__all__ = ["DEFAULT_CONDUCTIVITY", "TISSUE_NAMES", "HeadMesh", "MeshError",
-           "boundary_triangles", "conductivities", "oriented", "outer_triangles", "quality",
-           "read_msh",
-           "tissue_tag", "with_boundaries", "write_msh"]
+__all__ = ["DEFAULT_CONDUCTIVITY", "TISSUE_NAMES", "HeadMesh", "MeshError", "Surface",
+           "boundary_triangles", "check_surfaces", "conductivities", "oriented",
+           "outer_triangles", "quality", "read_msh", "tissue_tag", "with_boundaries",
+           "write_msh"]
