@@ -155,3 +155,14 @@ def test_cohort_runs_through_parallel_workers(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["model", "efield", str(root), "--subject", "01",
                                       "--subject", "03", "--montage", "Cz:1,Oz:-1"])
     assert result.exit_code == 2 and "no head model for sub-03" in result.output
+
+
+def test_corrupt_head_mesh_is_named(solved: tuple[Path, dict], tmp_path: Path) -> None:
+    root, _ = solved
+    bad = tmp_path / "bad.msh"
+    bad.write_text("not a mesh\n")
+    result = CliRunner().invoke(cli, ["model", "efield", str(root), "--subject", "01",
+                                      "--montage", "Cz:1,Oz:-1", "--head", str(bad),
+                                      "--desc", "corrupt"])
+    assert result.exit_code == 2 and "bad.msh: not a gmsh mesh" in result.output
+    assert not list((root / "derivatives/ntdb-efield").rglob("*desc-corrupt*"))

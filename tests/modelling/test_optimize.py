@@ -12,43 +12,17 @@ from neurotwin_db.errors import InputError
 from neurotwin_db.modelling.efield._electrodes import parse_montage
 from neurotwin_db.modelling.efield._leadfield import LeadField, compute_leadfield
 from neurotwin_db.modelling.efield._optimize import OptimizedMontage, optimize_montage
-from neurotwin_db.modelling.headmodel import HeadMesh, oriented, with_boundaries
+from neurotwin_db.modelling.headmodel import HeadMesh
+from neurotwin_db.modelling.headmodel._sphere import sphere_head
 
 SIGMA = {2: 0.33, 4: 0.0066, 5: 0.33}
 LEFT = np.array([-65.0, 10.0, 45.0])  # inside the grey-matter ball (radius 85 mm)
 TOL = 1e-6
 
 
-def make_sphere(size: float = 12.0, radii: tuple[float, ...] = (85.0, 90.0, 95.0),
-                tags: tuple[int, ...] = (2, 4, 5)) -> HeadMesh:
-    """Concentric spheres meshed by gmsh, tagged from the inside out."""
-    gmsh = pytest.importorskip("gmsh")
-    gmsh.initialize()
-    gmsh.option.setNumber("General.Terminal", 0)
-    try:
-        gmsh.model.add("spheres")
-        volumes = [gmsh.model.occ.addSphere(0, 0, 0, r) for r in radii]
-        gmsh.model.occ.fragment([(3, volumes[-1])], [(3, v) for v in volumes[:-1]])
-        gmsh.model.occ.synchronize()
-        gmsh.option.setNumber("Mesh.MeshSizeMax", size)
-        gmsh.option.setNumber("Mesh.MeshSizeMin", size * 0.5)
-        gmsh.model.mesh.generate(3)
-        ids, coords, _ = gmsh.model.mesh.getNodes()
-        nodes = coords.reshape(-1, 3)
-        index = np.full(int(ids.max()) + 1, -1)
-        index[ids.astype(int)] = np.arange(len(ids))
-        tets, labels = [], []
-        for dim, tag in gmsh.model.getEntities(3):
-            _, _, element_nodes = gmsh.model.mesh.getElements(dim, tag)
-            cells = index[element_nodes[0].astype(int)].reshape(-1, 4)
-            shell = int(np.searchsorted(radii, np.linalg.norm(nodes[cells].mean(1), axis=1)
-                                        .mean()))
-            tets.append(cells)
-            labels.append(np.full(len(cells), tags[shell]))
-        return with_boundaries(oriented(HeadMesh(nodes, np.concatenate(tets),
-                                                 np.concatenate(labels))))
-    finally:
-        gmsh.finalize()
+def make_sphere(size: float = 12.0) -> HeadMesh:
+    """The project's concentric sphere head (tags 2, 4, 5 from the inside out)."""
+    return sphere_head((85.0, 90.0, 95.0), element_size_mm=size)
 
 
 @pytest.fixture(scope="module")

@@ -256,6 +256,9 @@ def read_msh(path: Path) -> tuple[HeadMesh, dict[str, np.ndarray], dict[str, np.
 
 def _parse_msh(data: bytes) -> tuple[HeadMesh, dict[str, np.ndarray], dict[str, np.ndarray]]:
     head = data.find(b"$MeshFormat\n")
+    if head < 0:
+        raise MeshError("not a gmsh mesh (no $MeshFormat section); give a gmsh 2.2 .msh "
+                        "file such as a SimNIBS head mesh")
     version, file_type, _ = data[head:].split(b"\n", 2)[1].split()
     if not version.startswith(b"2."):
         raise MeshError(f"gmsh format {version.decode()} is not supported; save the mesh "
