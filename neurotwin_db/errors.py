@@ -64,3 +64,11 @@ class CatalogError(NeurotwinError, RuntimeError):
 
 class InputError(NeurotwinError, ValueError):
     """A user-supplied file or value cannot be used."""
+
+
+class ModelDivergenceError(NeurotwinError, ArithmeticError):
+    """A simulation produced NaN or ran away: the parameters are unstable."""
+
+
+class FitError(NeurotwinError, RuntimeError):
+    """A model fit did not converge; nothing is written as a result."""

@@ -1,0 +1,1 @@
+"""Neural-mass models: Jansen-Rit and the laminar NMM, networks, stimulation, fitting."""

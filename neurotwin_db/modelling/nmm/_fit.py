@@ -1,0 +1,291 @@
+"""Fit a neural-mass model's parameters to spectral features of EEG.
+
+The loss is a chi-square: ``Σ ((f_sim - f_target) / s)²`` over the chosen features,
+where ``s`` is the standard error of the difference. It is estimated from the spread of
+each feature across segments of the target recording, combined for the target's length
+and the simulation's. Each simulation in a fit reuses one noise seed (common random
+numbers), so the loss is a deterministic function of the parameters.
+
+Each optimiser restart (CMA-ES from the ``cma`` package, or scipy's differential
+evolution) starts from its own seed. The reported uncertainty of a parameter combines:
+
+- the spread of the restarts' best values;
+- the curvature of the loss at the best point (covariance ``2 H⁻¹``, the inverse Fisher
+  information of a chi-square loss).
+
+A fit converges when the best loss per feature is at most ``tolerance`` (default 4: on
+average, every feature is matched within two standard errors).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurotwin_db.errors import InputError, ModelDivergenceError
+from neurotwin_db.modelling.nmm._features import (
+    SpectralFeatures,
+    Spectrum,
+    spectral_features,
+    welch_psd,
+)
+from neurotwin_db.modelling.nmm._models import Model, parameters, with_parameters
+from neurotwin_db.modelling.nmm._simulate import simulate
+
+DEFAULT_FEATURES = {
+    "jansen-rit": ("alpha_peak_hz", "rel_theta", "rel_alpha", "rel_beta"),
+    "lanmm": ("alpha_peak_hz", "rel_theta", "rel_alpha", "rel_beta", "rel_gamma", "power_40hz"),
+}
+DEFAULT_PARAMETERS = {"jansen-rit": ("b", "C"), "lanmm": ("a_GABAs", "A_GABAf")}
+OPTIMIZERS = ("cmaes", "de")
+SCALE_FLOOR = {"alpha_peak_hz": 0.05, "aperiodic_exponent": 0.01, "aperiodic_offset": 0.01}
+DEFAULT_SCALE_FLOOR = 1e-3
+DIVERGED_LOSS = 1e6
+FMAX = 45.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a fit aims at: feature values, their standard errors and the spectrum."""
+
+    features: dict[str, float]
+    spread: dict[str, float]  # per-segment standard deviation of each feature
+    segments: int
+    segment_s: float
+    spectrum: Spectrum
+    source: str = ""
+
+    def scales(self, simulated_s: float) -> np.ndarray:
+        """Standard error of (simulated - target) for each feature."""
+        k_sim = max(simulated_s / self.segment_s, 1.0)
+        factor = math.sqrt(1.0 / self.segments + 1.0 / k_sim)
+        return np.array([max(self.spread[n] * factor, SCALE_FLOOR.get(n, DEFAULT_SCALE_FLOOR))
+                         for n in self.features])
+
+
+def features_of(data: np.ndarray, sfreq: float) -> tuple[SpectralFeatures, Spectrum]:
+    """Spectral features of a (channels, times) array, as they are computed for EEG."""
+    spectrum = welch_psd(data, sfreq, fmin=1.0, fmax=min(80.0, sfreq / 2 - 1))
+    return spectral_features(spectrum), spectrum
+
+
+def make_target(data: np.ndarray, sfreq: float, names: Sequence[str], *,
+                segment_s: float = 10.0, source: str = "") -> Target:
+    """Target features of a recording, and their spread over ``segment_s`` segments."""
+    data = np.atleast_2d(np.asarray(data, dtype=float))
+    whole, spectrum = features_of(data, sfreq)
+    values = whole.vector(names)
+    missing = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
+    if missing:
+        raise InputError(f"feature(s) {', '.join(missing)} cannot be computed from "
+                         f"{source or 'the data'}; leave them out of --features")
+    step = int(round(segment_s * sfreq))
+    pieces = [data[:, i:i + step] for i in range(0, data.shape[1] - step + 1, step)]
+    if len(pieces) < 3:
+        raise InputError(f"{source or 'the data'} lasts {data.shape[1] / sfreq:.1f} s; a fit "
+                         f"needs at least 3 segments of {segment_s:g} s to estimate feature "
+                         "errors")
+    per_segment = np.array([features_of(p, sfreq)[0].vector(names) for p in pieces])
+    spread = np.nanstd(per_segment, axis=0, ddof=1)
+    return Target(dict(zip(names, map(float, values), strict=True)),
+                  dict(zip(names, map(float, spread), strict=True)), len(pieces), segment_s,
+                  spectrum, source)
+
+
+@dataclass(frozen=True, slots=True)
+class FitSettings:
+    """How a fit runs: what to vary, the optimiser, restarts and simulation length."""
+
+    parameters: tuple[str, ...]
+    optimizer: str = "cmaes"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    max_evaluations: int = 120
+    duration_s: float = 20.0
+    dt_s: float = 1e-4
+    sim_seed: int = 12345
+    tolerance: float = 4.0
+
+
+@dataclass
+class Restart:
+    """One optimiser run: its seed, best parameters, loss and evaluations."""
+
+    seed: int
+    best: dict[str, float]
+    loss: float
+    evaluations: int
+
+
+@dataclass
+class FitResult:
+    """A finished fit. ``converged`` is False when the loss stayed above tolerance."""
+
+    model: Model
+    names: tuple[str, ...]
+    features: tuple[str, ...]
+    loss: float
+    converged: bool
+    restarts: list[Restart]
+    uncertainty: dict[str, float]
+    uncertainty_parts: dict[str, dict[str, float | None]]
+    fitted: dict[str, float]
+    target: Target
+    fitted_spectrum: Spectrum
+    evaluations: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Objective:
+    """Loss of a parameter vector in the unit cube (mapped linearly onto the bounds)."""
+
+    def __init__(self, base: Model, target: Target, settings: FitSettings) -> None:
+        unknown = [n for n in settings.parameters if n not in base.bounds]
+        if unknown:
+            raise InputError(f"{base.name} cannot fit {', '.join(unknown)}; fittable "
+                             f"parameters are {', '.join(base.bounds)}")
+        self.base, self.target, self.settings = base, target, settings
+        self.low = np.array([base.bounds[n][0] for n in settings.parameters])
+        self.high = np.array([base.bounds[n][1] for n in settings.parameters])
+        self.names = tuple(target.features)
+        self.goal = np.array([target.features[n] for n in self.names])
+        self.scale = target.scales(settings.duration_s)
+        self.evaluations = 0
+
+    def model(self, unit: np.ndarray) -> Model:
+        """The model at a point of the unit cube."""
+        values = self.low + np.clip(unit, 0.0, 1.0) * (self.high - self.low)
+        return with_parameters(self.base, dict(zip(self.settings.parameters, values,
+                                                   strict=True)))
+
+    def simulated(self, model: Model) -> tuple[SpectralFeatures, Spectrum]:
+        """Features of the model's simulated EEG (fixed noise seed)."""
+        sim = simulate(model, duration_s=self.settings.duration_s, dt_s=self.settings.dt_s,
+                       seed=self.settings.sim_seed, sfreq=500.0)
+        return features_of(sim.eeg, sim.sfreq)
+
+    def __call__(self, unit: np.ndarray) -> float:
+        self.evaluations += 1
+        try:
+            feats, _ = self.simulated(self.model(np.asarray(unit, float)))
+        except ModelDivergenceError:
+            return DIVERGED_LOSS
+        z = (feats.vector(self.names) - self.goal) / self.scale
+        z[~np.isfinite(z)] = 100.0
+        return float(np.sum(z * z))
+
+
+def fit(base: Model, target: Target, settings: FitSettings, *,
+        progress: Callable[[int, int], None] | None = None) -> FitResult:
+    """Fit ``settings.parameters`` of ``base`` to ``target`` with restarts."""
+    if settings.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {settings.optimizer!r}; choose cmaes or de")
+    if not settings.parameters:
+        raise InputError("nothing to fit: give at least one parameter")
+    objective = Objective(base, target, settings)
+    restarts, best_units = [], []
+    for done, seed in enumerate(settings.seeds):
+        unit, loss = _optimise(objective, seed, settings)
+        best_units.append(unit)
+        model = objective.model(unit)
+        restarts.append(Restart(seed, {n: float(getattr(model, n))
+                                       for n in settings.parameters}, loss,
+                                objective.evaluations))
+        if progress:
+            progress(done + 1, len(settings.seeds))
+    best = int(np.argmin([r.loss for r in restarts]))
+    unit = best_units[best]
+    uncertainty, parts = _uncertainty(objective, unit, restarts)
+    fitted_model = objective.model(unit)
+    fitted_features, fitted_spectrum = objective.simulated(fitted_model)
+    loss = restarts[best].loss
+    return FitResult(
+        model=fitted_model, names=settings.parameters, features=objective.names, loss=loss,
+        converged=loss / len(objective.names) <= settings.tolerance, restarts=restarts,
+        uncertainty=uncertainty, uncertainty_parts=parts,
+        fitted=dict(zip(objective.names, map(float, fitted_features.vector(objective.names)),
+                        strict=True)),
+        target=target, fitted_spectrum=fitted_spectrum, evaluations=objective.evaluations)
+
+
+def _optimise(objective: Objective, seed: int, settings: FitSettings
+              ) -> tuple[np.ndarray, float]:
+    k = len(settings.parameters)
+    start = np.random.default_rng(seed).uniform(0.2, 0.8, k)
+    if settings.optimizer == "cmaes" and k >= 2:
+        return _cmaes(objective, start, seed, settings.max_evaluations)
+    return _differential_evolution(objective, seed, k, settings.max_evaluations)
+
+
+def _cmaes(objective: Objective, start: np.ndarray, seed: int, budget: int
+           ) -> tuple[np.ndarray, float]:
+    import cma
+
+    options = {"bounds": [0.0, 1.0], "seed": seed + 1, "maxfevals": budget, "verbose": -9,
+               "tolx": 1e-3, "tolfun": 1e-2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # cma's notes on small budgets
+        es = cma.CMAEvolutionStrategy(start, 0.25, options)
+        while not es.stop():
+            candidates = es.ask()
+            es.tell(candidates, [objective(np.asarray(c)) for c in candidates])
+    return np.clip(np.asarray(es.result.xbest, float), 0.0, 1.0), float(es.result.fbest)
+
+
+def _differential_evolution(objective: Objective, seed: int, k: int, budget: int
+                            ) -> tuple[np.ndarray, float]:
+    from scipy.optimize import differential_evolution
+
+    popsize = 6
+    generations = max(1, budget // (popsize * k) - 1)
+    result = differential_evolution(objective, [(0.0, 1.0)] * k, seed=seed, popsize=popsize,
+                                    maxiter=generations, polish=False, tol=1e-3, init="sobol")
+    return np.asarray(result.x, float), float(result.fun)
+
+
+def _uncertainty(objective: Objective, unit: np.ndarray, restarts: list[Restart]
+                 ) -> tuple[dict[str, float], dict[str, dict[str, float | None]]]:
+    names = objective.settings.parameters
+    spread = (np.std([[r.best[n] for n in names] for r in restarts], axis=0, ddof=1)
+              if len(restarts) > 1 else np.zeros(len(names)))
+    curvature = _curvature_sd(objective, unit) * (objective.high - objective.low)
+    total = np.sqrt(spread ** 2 + np.nan_to_num(curvature, nan=np.inf) ** 2)
+    parts = {n: {"restarts": float(s), "curvature": None if not np.isfinite(c) else float(c)}
+             for n, s, c in zip(names, spread, curvature, strict=True)}
+    return dict(zip(names, map(float, total), strict=True)), parts
+
+
+def _curvature_sd(objective: Objective, unit: np.ndarray, step: float = 0.02) -> np.ndarray:
+    """Standard deviations from a central-difference Hessian of the loss (unit cube)."""
+    k = len(unit)
+    centre = np.clip(unit, step, 1.0 - step)
+    f0 = objective(centre)
+    hessian = np.empty((k, k))
+    basis = np.eye(k) * step
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                value = (objective(centre + basis[i]) - 2 * f0 + objective(centre - basis[i]))
+            else:
+                value = (objective(centre + basis[i] + basis[j])
+                         - objective(centre + basis[i] - basis[j])
+                         - objective(centre - basis[i] + basis[j])
+                         + objective(centre - basis[i] - basis[j])) / 4.0
+            hessian[i, j] = hessian[j, i] = value / step ** 2
+    try:
+        covariance = 2.0 * np.linalg.inv(hessian)
+        variances = np.diag(covariance)
+        if np.all(variances > 0) and np.all(np.linalg.eigvalsh(hessian) > 0):
+            return np.sqrt(variances)
+    except np.linalg.LinAlgError:
+        pass
+    diagonal = np.diag(hessian)
+    return np.where(diagonal > 0, np.sqrt(2.0 / np.where(diagonal > 0, diagonal, 1.0)), np.nan)
+
+
+def fitted_parameters(result: FitResult) -> dict[str, float]:
+    """All parameters of the fitted model (fitted ones and the fixed defaults)."""
+    return parameters(result.model)

@@ -1,0 +1,1 @@
+"""Neurotwins: a subject's fitted neural-mass model under simulated tACS."""
