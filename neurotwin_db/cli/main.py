@@ -20,6 +20,7 @@ from neurotwin_db.cli.cmd_get import get
 from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
 from neurotwin_db.cli.cmd_model import model
+from neurotwin_db.cli.cmd_nmm import fit, simulate  # noqa: F401 (adds them to `model`)
 from neurotwin_db.cli.cmd_validate import validate
 
 logger = logging.getLogger(__name__)

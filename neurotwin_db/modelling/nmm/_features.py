@@ -449,6 +449,17 @@ def read_eeg_spectrum(path: str | Path, *, fmin: float = 1.0, fmax: float = 100.
         raise InputError(f"{path}: {exc}") from None
 
 
+def read_eeg(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
+    """Data (V), sampling rate and names of the usable EEG channels of a recording.
+
+    The same channels as :func:`read_eeg_spectrum` keeps; ``InputError`` if none is left.
+    """
+    path = Path(path)
+    raw = _read_raw(path)
+    names, data = _usable_eeg(raw, path)
+    return data, float(raw.info["sfreq"]), names
+
+
 def _read_raw(path: Path) -> BaseRaw:
     """Read a recording with MNE, turning any failure into an :class:`InputError`."""
     import mne

@@ -3,8 +3,9 @@
 The loss is a chi-square: ``Σ ((f_sim - f_target) / s)²`` over the chosen features,
 where ``s`` is the standard error of the difference. It is estimated from the spread of
 each feature across segments of the target recording, combined for the target's length
-and the simulation's. Each simulation in a fit reuses one noise seed (common random
-numbers), so the loss is a deterministic function of the parameters.
+and the simulation's, and never smaller than the feature's test-retest floor. Each
+simulation in a fit reuses one noise seed (common random numbers), so the loss is a
+deterministic function of the parameters.
 
 Each optimiser restart (CMA-ES from the ``cma`` package, or scipy's differential
 evolution) starts from its own seed. The reported uncertainty of a parameter combines:
@@ -42,8 +43,12 @@ DEFAULT_FEATURES = {
 }
 DEFAULT_PARAMETERS = {"jansen-rit": ("b", "C"), "lanmm": ("a_GABAs", "A_GABAf")}
 OPTIMIZERS = ("cmaes", "de")
-SCALE_FLOOR = {"alpha_peak_hz": 0.05, "aperiodic_exponent": 0.01, "aperiodic_offset": 0.01}
-DEFAULT_SCALE_FLOOR = 1e-3
+# The smallest standard error a feature gets: about the test-retest variability of resting
+# EEG (the individual alpha frequency to ~0.3 Hz, relative band power to a few percent).
+# A model need not match a recording more closely than the recording matches itself.
+SCALE_FLOOR = {"alpha_peak_hz": 0.3, "power_40hz": 0.1, "aperiodic_exponent": 0.1,
+               "aperiodic_offset": 0.1}
+DEFAULT_SCALE_FLOOR = 0.03
 DIVERGED_LOSS = 1e6
 FMAX = 45.0
 
