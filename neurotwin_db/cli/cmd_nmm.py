@@ -51,6 +51,8 @@ def _assignments(values: tuple[str, ...]) -> dict[str, float]:
               help="Most model evaluations per restart.")
 @click.option("--sim-duration", default="20s", show_default=True,
               help="Simulated EEG per evaluation.")
+@click.option("--no-background", is_flag=True,
+              help="Fit the model's spectrum alone, without a 1/f background share.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing fit.")
 @JOBS
 @SCHEDULER
@@ -58,7 +60,8 @@ def _assignments(values: tuple[str, ...]) -> dict[str, float]:
 @handle_errors
 def fit(dataset: Path, subjects: tuple[str, ...], session: str | None, task: str,
         model_name: str, features: str | None, fit_parameters: str | None, optimizer: str,
-        seeds: int, evaluations: int, sim_duration: str, overwrite: bool, jobs: int | None,
+        seeds: int, evaluations: int, sim_duration: str, no_background: bool, overwrite: bool,
+        jobs: int | None,
         scheduler: str | None, as_json: bool) -> None:
     """Fit a neural-mass model to each subject's EEG spectrum; write ntdb-nmm derivatives.
 
@@ -81,7 +84,7 @@ def fit(dataset: Path, subjects: tuple[str, ...], session: str | None, task: str
                "fit_parameters": _names(fit_parameters), "optimizer": optimizer,
                "seeds": tuple(range(seeds)), "max_evaluations": evaluations,
                "duration_s": parse_seconds(sim_duration, "--sim-duration"),
-               "session": session, "overwrite": overwrite}
+               "background": not no_background, "session": session, "overwrite": overwrite}
     if len(subjects) == 1:
         results = [{"Subject": subjects[0], **fit_subject(dataset, subjects[0], **options)}]
     else:

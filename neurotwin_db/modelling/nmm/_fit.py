@@ -50,6 +50,8 @@ SCALE_FLOOR = {"alpha_peak_hz": 0.3, "power_40hz": 0.1, "aperiodic_exponent": 0.
                "aperiodic_offset": 0.1}
 DEFAULT_SCALE_FLOOR = 0.03
 DIVERGED_LOSS = 1e6
+BACKGROUND = "background"
+BACKGROUND_MAX = 0.95
 FMAX = 45.0
 
 
@@ -63,6 +65,7 @@ class Target:
     segment_s: float
     spectrum: Spectrum
     source: str = ""
+    aperiodic_exponent: float = 1.0  # of the recording: the background's 1/f slope
 
     def scales(self, simulated_s: float) -> np.ndarray:
         """Standard error of (simulated - target) for each feature."""
@@ -96,9 +99,10 @@ def make_target(data: np.ndarray, sfreq: float, names: Sequence[str], *,
                          "errors")
     per_segment = np.array([features_of(p, sfreq)[0].vector(names) for p in pieces])
     spread = np.nanstd(per_segment, axis=0, ddof=1)
+    exponent = whole.aperiodic_exponent if math.isfinite(whole.aperiodic_exponent) else 1.0
     return Target(dict(zip(names, map(float, values), strict=True)),
                   dict(zip(names, map(float, spread), strict=True)), len(pieces), segment_s,
-                  spectrum, source)
+                  spectrum, source, float(exponent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,22 @@ class FitSettings:
     dt_s: float = 1e-4
     sim_seed: int = 12345
     tolerance: float = 4.0
+    background: bool = True
+
+
+def mix_background(spectrum: Spectrum, share: float, exponent: float) -> Spectrum:
+    """The model's spectrum plus an aperiodic background holding ``share`` of the power.
+
+    Both parts are normalised to unit power first, so ``share`` is the fraction of the
+    total that is background. The background is ``1/f^exponent`` with the recording's own
+    exponent: what the neural mass does not model (other sources, measurement noise),
+    in the spirit of the channel-noise terms of DCM for cross-spectra.
+    """
+    freqs = spectrum.freqs
+    model = spectrum.mean() / max(float(np.trapezoid(spectrum.mean(), freqs)), 1e-300)
+    background = np.power(freqs, -exponent)
+    background /= float(np.trapezoid(background, freqs))
+    return Spectrum(freqs, (1.0 - share) * model + share * background, ("model",))
 
 
 @dataclass
@@ -141,11 +161,14 @@ class FitResult:
     target: Target
     fitted_spectrum: Spectrum
     evaluations: int
-    extra: dict[str, object] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)  # fitted values, background too
 
 
 class Objective:
-    """Loss of a parameter vector in the unit cube (mapped linearly onto the bounds)."""
+    """Loss of a point of the unit cube, mapped linearly onto the parameters' bounds.
+
+    With ``settings.background`` the last coordinate is the background share (0-0.95).
+    """
 
     def __init__(self, base: Model, target: Target, settings: FitSettings) -> None:
         unknown = [n for n in settings.parameters if n not in base.bounds]
@@ -153,29 +176,41 @@ class Objective:
             raise InputError(f"{base.name} cannot fit {', '.join(unknown)}; fittable "
                              f"parameters are {', '.join(base.bounds)}")
         self.base, self.target, self.settings = base, target, settings
-        self.low = np.array([base.bounds[n][0] for n in settings.parameters])
-        self.high = np.array([base.bounds[n][1] for n in settings.parameters])
+        bounds = {n: base.bounds[n] for n in settings.parameters}
+        if settings.background:
+            bounds[BACKGROUND] = (0.0, BACKGROUND_MAX)
+        self.dimensions = tuple(bounds)
+        self.low = np.array([lo for lo, _ in bounds.values()])
+        self.high = np.array([hi for _, hi in bounds.values()])
         self.names = tuple(target.features)
         self.goal = np.array([target.features[n] for n in self.names])
         self.scale = target.scales(settings.duration_s)
         self.evaluations = 0
 
+    def values(self, unit: np.ndarray) -> dict[str, float]:
+        """Parameter values (and background share) at a point of the unit cube."""
+        values = self.low + np.clip(unit, 0.0, 1.0) * (self.high - self.low)
+        return dict(zip(self.dimensions, map(float, values), strict=True))
+
     def model(self, unit: np.ndarray) -> Model:
         """The model at a point of the unit cube."""
-        values = self.low + np.clip(unit, 0.0, 1.0) * (self.high - self.low)
-        return with_parameters(self.base, dict(zip(self.settings.parameters, values,
-                                                   strict=True)))
+        values = self.values(unit)
+        return with_parameters(self.base, {n: values[n] for n in self.settings.parameters})
 
-    def simulated(self, model: Model) -> tuple[SpectralFeatures, Spectrum]:
-        """Features of the model's simulated EEG (fixed noise seed)."""
-        sim = simulate(model, duration_s=self.settings.duration_s, dt_s=self.settings.dt_s,
-                       seed=self.settings.sim_seed, sfreq=500.0)
-        return features_of(sim.eeg, sim.sfreq)
+    def simulated(self, unit: np.ndarray) -> tuple[SpectralFeatures, Spectrum]:
+        """Features of the model's simulated EEG (fixed noise seed), with its background."""
+        sim = simulate(self.model(unit), duration_s=self.settings.duration_s,
+                       dt_s=self.settings.dt_s, seed=self.settings.sim_seed, sfreq=500.0)
+        spectrum = welch_psd(sim.eeg, sim.sfreq, fmin=1.0, fmax=80.0)
+        share = self.values(unit).get(BACKGROUND, 0.0)
+        if share:
+            spectrum = mix_background(spectrum, share, self.target.aperiodic_exponent)
+        return spectral_features(spectrum), spectrum
 
     def __call__(self, unit: np.ndarray) -> float:
         self.evaluations += 1
         try:
-            feats, _ = self.simulated(self.model(np.asarray(unit, float)))
+            feats, _ = self.simulated(np.asarray(unit, float))
         except ModelDivergenceError:
             return DIVERGED_LOSS
         z = (feats.vector(self.names) - self.goal) / self.scale
@@ -195,30 +230,27 @@ def fit(base: Model, target: Target, settings: FitSettings, *,
     for done, seed in enumerate(settings.seeds):
         unit, loss = _optimise(objective, seed, settings)
         best_units.append(unit)
-        model = objective.model(unit)
-        restarts.append(Restart(seed, {n: float(getattr(model, n))
-                                       for n in settings.parameters}, loss,
-                                objective.evaluations))
+        restarts.append(Restart(seed, objective.values(unit), loss, objective.evaluations))
         if progress:
             progress(done + 1, len(settings.seeds))
     best = int(np.argmin([r.loss for r in restarts]))
     unit = best_units[best]
     uncertainty, parts = _uncertainty(objective, unit, restarts)
-    fitted_model = objective.model(unit)
-    fitted_features, fitted_spectrum = objective.simulated(fitted_model)
+    fitted_features, fitted_spectrum = objective.simulated(unit)
     loss = restarts[best].loss
     return FitResult(
-        model=fitted_model, names=settings.parameters, features=objective.names, loss=loss,
-        converged=loss / len(objective.names) <= settings.tolerance, restarts=restarts,
-        uncertainty=uncertainty, uncertainty_parts=parts,
+        model=objective.model(unit), names=objective.dimensions, features=objective.names,
+        loss=loss, converged=loss / len(objective.names) <= settings.tolerance,
+        restarts=restarts, uncertainty=uncertainty, uncertainty_parts=parts,
         fitted=dict(zip(objective.names, map(float, fitted_features.vector(objective.names)),
                         strict=True)),
-        target=target, fitted_spectrum=fitted_spectrum, evaluations=objective.evaluations)
+        target=target, fitted_spectrum=fitted_spectrum, evaluations=objective.evaluations,
+        values=restarts[best].best)
 
 
 def _optimise(objective: Objective, seed: int, settings: FitSettings
               ) -> tuple[np.ndarray, float]:
-    k = len(settings.parameters)
+    k = len(objective.dimensions)
     start = np.random.default_rng(seed).uniform(0.2, 0.8, k)
     if settings.optimizer == "cmaes" and k >= 2:
         return _cmaes(objective, start, seed, settings.max_evaluations)
@@ -253,7 +285,7 @@ def _differential_evolution(objective: Objective, seed: int, k: int, budget: int
 
 def _uncertainty(objective: Objective, unit: np.ndarray, restarts: list[Restart]
                  ) -> tuple[dict[str, float], dict[str, dict[str, float | None]]]:
-    names = objective.settings.parameters
+    names = objective.dimensions
     spread = (np.std([[r.best[n] for n in names] for r in restarts], axis=0, ddof=1)
               if len(restarts) > 1 else np.zeros(len(names)))
     curvature = _curvature_sd(objective, unit) * (objective.high - objective.low)

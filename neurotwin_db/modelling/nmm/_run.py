@@ -23,6 +23,8 @@ from neurotwin_db.modelling.derivatives import SourceDataset, open_derivative, s
 from neurotwin_db.modelling.nmm._features import read_eeg
 from neurotwin_db.modelling.nmm._figure import write_spectra_figure
 from neurotwin_db.modelling.nmm._fit import (
+    BACKGROUND,
+    BACKGROUND_MAX,
     DEFAULT_FEATURES,
     DEFAULT_PARAMETERS,
     FitResult,
@@ -75,9 +77,9 @@ def fit_subject(dataset: Path, subject: str, *, task: str = "rest", model: str =
                 features: Sequence[str] | None = None, fit_parameters: Sequence[str] | None = None,
                 optimizer: str = "cmaes", seeds: Sequence[int] = (0, 1, 2),
                 max_evaluations: int = 120, duration_s: float = 20.0,
-                session: str | None = None, overwrite: bool = False, write: bool = True,
-                record: bool = True, progress: Callable[[int, int], None] | None = None
-                ) -> dict[str, object]:
+                background: bool = True, session: str | None = None,
+                overwrite: bool = False, write: bool = True, record: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Fit a model to one subject's EEG features and write the ``ntdb-nmm`` derivative."""
     dataset = Path(dataset)
     cls = model_class(model)
@@ -89,7 +91,7 @@ def fit_subject(dataset: Path, subject: str, *, task: str = "rest", model: str =
     names = tuple(features or DEFAULT_FEATURES[cls.name])
     target = make_target(data, sfreq, names, source=str(eeg.relative_to(dataset)))
     settings = FitSettings(tuple(fit_parameters or DEFAULT_PARAMETERS[cls.name]), optimizer,
-                           tuple(seeds), max_evaluations, duration_s)
+                           tuple(seeds), max_evaluations, duration_s, background=background)
     result = fit(cls(), target, settings, progress=progress)
     document = fit_document(result, settings, eeg.relative_to(dataset), len(channels))
     if not result.converged:
@@ -111,11 +113,16 @@ def fit_document(result: FitResult, settings: FitSettings, eeg: Path,
         "Model": result.model.name,
         "ModelReference": REFERENCES[result.model.name],
         "Parameters": parameters(result.model),
-        "Fitted": {n: {"Value": round(float(getattr(result.model, n)), 6),
+        "Fitted": {n: {"Value": round(result.values[n], 6),
                        "SD": round(result.uncertainty[n], 6),
                        "SDFromRestarts": result.uncertainty_parts[n]["restarts"],
                        "SDFromCurvature": result.uncertainty_parts[n]["curvature"],
-                       "Bounds": list(result.model.bounds[n])} for n in result.names},
+                       "Bounds": list(result.model.bounds.get(n, (0.0, BACKGROUND_MAX)))}
+                   for n in result.names},
+        "Background": {"Share": result.values.get(BACKGROUND, 0.0),
+                       "Exponent": result.target.aperiodic_exponent,
+                       "Description": "Share of the EEG power given to a 1/f^Exponent "
+                                      "background that the model does not generate"},
         "Features": {n: {"Target": result.target.features[n], "Fitted": result.fitted[n],
                          "StandardError": float(s)}
                      for n, s in zip(result.features, scales, strict=True)},
