@@ -5,14 +5,19 @@ where ``s`` is the standard error of the difference. It is estimated from the sp
 each feature across segments of the target recording, combined for the target's length
 and the simulation's, and never smaller than the feature's test-retest floor. Each
 simulation in a fit reuses one noise seed (common random numbers), so the loss is a
-deterministic function of the parameters.
+deterministic function of the parameters; each restart draws its own noise.
 
 Each optimiser restart (CMA-ES from the ``cma`` package, or scipy's differential
-evolution) starts from its own seed. The reported uncertainty of a parameter combines:
+evolution) starts from its own seed and simulates with its own noise, so the spread of
+the restarts also measures how much the simulation noise moves the optimum. The
+reported uncertainty of a parameter combines:
 
-- the spread of the restarts' best values;
-- the curvature of the loss at the best point (covariance ``2 H⁻¹``, the inverse Fisher
-  information of a chi-square loss).
+- the spread of the best values of the restarts that fit equally well (loss within
+  Δχ² = k of the best, for k fitted dimensions; worse local minima are left out);
+- the larger of two local measures: the curvature of the loss at the best point
+  (covariance ``2 H⁻¹``, the inverse Fisher information of a chi-square loss), and half
+  the extent of the Δχ² = 1 region on a grid around the best point (which does not
+  assume a quadratic valley).
 
 A fit converges when the best loss per feature is at most ``tolerance`` (default 4: on
 average, every feature is matched within two standard errors).
@@ -186,6 +191,7 @@ class Objective:
         self.goal = np.array([target.features[n] for n in self.names])
         self.scale = target.scales(settings.duration_s)
         self.evaluations = 0
+        self.sim_seed = settings.sim_seed
 
     def values(self, unit: np.ndarray) -> dict[str, float]:
         """Parameter values (and background share) at a point of the unit cube."""
@@ -200,7 +206,7 @@ class Objective:
     def simulated(self, unit: np.ndarray) -> tuple[SpectralFeatures, Spectrum]:
         """Features of the model's simulated EEG (fixed noise seed), with its background."""
         sim = simulate(self.model(unit), duration_s=self.settings.duration_s,
-                       dt_s=self.settings.dt_s, seed=self.settings.sim_seed, sfreq=500.0)
+                       dt_s=self.settings.dt_s, seed=self.sim_seed, sfreq=500.0)
         spectrum = welch_psd(sim.eeg, sim.sfreq, fmin=1.0, fmax=80.0)
         share = self.values(unit).get(BACKGROUND, 0.0)
         if share:
@@ -209,8 +215,9 @@ class Objective:
 
     def __call__(self, unit: np.ndarray) -> float:
         self.evaluations += 1
+        unit = np.clip(np.asarray(unit, float), 0.0, 1.0)
         try:
-            feats, _ = self.simulated(np.asarray(unit, float))
+            feats, _ = self.simulated(unit)
         except ModelDivergenceError:
             return DIVERGED_LOSS
         z = (feats.vector(self.names) - self.goal) / self.scale
@@ -228,6 +235,7 @@ def fit(base: Model, target: Target, settings: FitSettings, *,
     objective = Objective(base, target, settings)
     restarts, best_units = [], []
     for done, seed in enumerate(settings.seeds):
+        objective.sim_seed = settings.sim_seed + seed  # its own noise: a bootstrap too
         unit, loss = _optimise(objective, seed, settings)
         best_units.append(unit)
         restarts.append(Restart(seed, objective.values(unit), loss, objective.evaluations))
@@ -235,12 +243,19 @@ def fit(base: Model, target: Target, settings: FitSettings, *,
             progress(done + 1, len(settings.seeds))
     best = int(np.argmin([r.loss for r in restarts]))
     unit = best_units[best]
-    uncertainty, parts = _uncertainty(objective, unit, restarts)
-    fitted_features, fitted_spectrum = objective.simulated(unit)
+    objective.sim_seed = settings.sim_seed + restarts[best].seed
     loss = restarts[best].loss
+    converged = loss / len(objective.names) <= settings.tolerance
+    if converged:
+        uncertainty, parts = _uncertainty(objective, unit, restarts)
+    else:  # not a result: its uncertainty is not worth the evaluations
+        uncertainty = dict.fromkeys(objective.dimensions, math.nan)
+        parts = {n: {"restarts": None, "region": None, "curvature": None}
+                 for n in objective.dimensions}
+    fitted_features, fitted_spectrum = objective.simulated(unit)
     return FitResult(
         model=objective.model(unit), names=objective.dimensions, features=objective.names,
-        loss=loss, converged=loss / len(objective.names) <= settings.tolerance,
+        loss=loss, converged=converged,
         restarts=restarts, uncertainty=uncertainty, uncertainty_parts=parts,
         fitted=dict(zip(objective.names, map(float, fitted_features.vector(objective.names)),
                         strict=True)),
@@ -286,32 +301,74 @@ def _differential_evolution(objective: Objective, seed: int, k: int, budget: int
 def _uncertainty(objective: Objective, unit: np.ndarray, restarts: list[Restart]
                  ) -> tuple[dict[str, float], dict[str, dict[str, float | None]]]:
     names = objective.dimensions
-    spread = (np.std([[r.best[n] for n in names] for r in restarts], axis=0, ddof=1)
-              if len(restarts) > 1 else np.zeros(len(names)))
-    curvature = _curvature_sd(objective, unit) * (objective.high - objective.low)
-    total = np.sqrt(spread ** 2 + np.nan_to_num(curvature, nan=np.inf) ** 2)
-    parts = {n: {"restarts": float(s), "curvature": None if not np.isfinite(c) else float(c)}
-             for n, s, c in zip(names, spread, curvature, strict=True)}
+    equally_good = _equally_good(restarts, len(names))
+    spread = (np.std([[r.best[n] for n in names] for r in equally_good], axis=0, ddof=1)
+              if len(equally_good) > 1 else np.zeros(len(names)))
+    width = objective.high - objective.low
+    region = _region_half_width(objective, unit, min(r.loss for r in restarts)) * width
+    curvature = _curvature_sd(objective, unit) * width
+    local = np.maximum(region, np.nan_to_num(curvature, nan=np.inf))
+    total = np.sqrt(spread ** 2 + local ** 2)
+    parts = {n: {"restarts": float(s), "region": float(r),
+                 "curvature": None if not np.isfinite(c) else float(c)}
+             for n, s, r, c in zip(names, spread, region, curvature, strict=True)}
     return dict(zip(names, map(float, total), strict=True)), parts
 
 
+def _region_half_width(objective: Objective, unit: np.ndarray, best: float,
+                       span: float = 0.05) -> np.ndarray:
+    """Half the extent, per axis, of the Δχ² ≤ 1 region, from a grid around the best point.
+
+    For a chi-square loss that is one standard deviation, measured without assuming the
+    valley is quadratic (nor aligned with the axes). The grid (7 points per axis up to two
+    dimensions, 5 beyond) doubles its span while the region reaches its edge.
+    """
+    k = len(unit)
+    points_per_axis = 7 if k <= 2 else 5
+    while True:
+        offsets = np.linspace(-span, span, points_per_axis)
+        grid = np.stack(np.meshgrid(*[offsets] * k, indexing="ij"), axis=-1).reshape(-1, k)
+        losses = np.array([objective(np.clip(unit + g, 0.0, 1.0)) for g in grid])
+        inside = grid[losses <= best + 1.0]
+        spacing = offsets[1] - offsets[0]
+        if not len(inside):
+            return np.full(k, spacing / 2)
+        at_edge = np.isclose(np.abs(inside), span).any()
+        if not at_edge or span >= 0.4:
+            return (inside.max(axis=0) - inside.min(axis=0)) / 2 + spacing / 2
+        span *= 2
+
+
+def _equally_good(restarts: list[Restart], dimensions: int) -> list[Restart]:
+    """Restarts whose loss is within ``dimensions`` of the best (Δχ² ≤ k).
+
+    That is about the 68 % joint region; the others stopped in worse local minima and
+    say nothing about the spread of equally good fits.
+    """
+    best = min(r.loss for r in restarts)
+    return [r for r in restarts if r.loss <= best + dimensions]
+
+
 def _curvature_sd(objective: Objective, unit: np.ndarray, step: float = 0.02) -> np.ndarray:
-    """Standard deviations from a central-difference Hessian of the loss (unit cube)."""
+    """Standard deviations from a central-difference Hessian of the loss (unit cube).
+
+    Each axis's step is halved (down to 1/32 of ``step``) until the loss rises by at
+    most 8 along it, so a steep, curved valley is measured where it is still quadratic.
+    """
     k = len(unit)
     centre = np.clip(unit, step, 1.0 - step)
     f0 = objective(centre)
+    steps = np.array([_axis_step(objective, centre, f0, i, step) for i in range(k)])
     hessian = np.empty((k, k))
-    basis = np.eye(k) * step
     for i in range(k):
         for j in range(i, k):
+            a, b = np.eye(k)[i] * steps[i], np.eye(k)[j] * steps[j]
             if i == j:
-                value = (objective(centre + basis[i]) - 2 * f0 + objective(centre - basis[i]))
+                value = objective(centre + a) - 2 * f0 + objective(centre - a)
             else:
-                value = (objective(centre + basis[i] + basis[j])
-                         - objective(centre + basis[i] - basis[j])
-                         - objective(centre - basis[i] + basis[j])
-                         + objective(centre - basis[i] - basis[j])) / 4.0
-            hessian[i, j] = hessian[j, i] = value / step ** 2
+                value = (objective(centre + a + b) - objective(centre + a - b)
+                         - objective(centre - a + b) + objective(centre - a - b)) / 4.0
+            hessian[i, j] = hessian[j, i] = value / (steps[i] * steps[j])
     try:
         covariance = 2.0 * np.linalg.inv(hessian)
         variances = np.diag(covariance)
@@ -321,6 +378,15 @@ def _curvature_sd(objective: Objective, unit: np.ndarray, step: float = 0.02) ->
         pass
     diagonal = np.diag(hessian)
     return np.where(diagonal > 0, np.sqrt(2.0 / np.where(diagonal > 0, diagonal, 1.0)), np.nan)
+
+
+def _axis_step(objective: Objective, centre: np.ndarray, f0: float, axis: int,
+               step: float) -> float:
+    offset = np.eye(len(centre))[axis]
+    while step > 0.02 / 32 and max(objective(centre + step * offset),
+                                   objective(centre - step * offset)) - f0 > 8.0:
+        step /= 2
+    return step
 
 
 def fitted_parameters(result: FitResult) -> dict[str, float]:

@@ -61,9 +61,13 @@ class JansenRit:
         v[[_jr.G, _jr.SIGMA, _jr.LAM]] = coupling, self.sigma, lam
         return v
 
+    def rates(self) -> tuple[float, ...]:
+        """Synaptic rates (1/s)."""
+        return self.a, self.b
+
     def time_constants(self) -> tuple[float, ...]:
         """Synaptic time constants (s)."""
-        return 1.0 / self.a, 1.0 / self.b
+        return tuple(1.0 / rate for rate in self.rates())
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +134,13 @@ class LaNMM:
             v[index] = value
         return v
 
+    def rates(self) -> tuple[float, ...]:
+        """Synaptic rates (1/s)."""
+        return self.a_AMPA, self.a_GABAs, self.a_GABAf
+
     def time_constants(self) -> tuple[float, ...]:
         """Synaptic time constants (s)."""
-        return 1.0 / self.a_AMPA, 1.0 / self.a_GABAs, 1.0 / self.a_GABAf
+        return tuple(1.0 / rate for rate in self.rates())
 
 
 Model = JansenRit | LaNMM
@@ -168,6 +176,6 @@ def check_parameters(model: Model) -> None:
         if not math.isfinite(value):
             raise InputError(f"{model.name} parameter {name} is {value}; every parameter "
                              f"must be a finite number ({parameters(model)})")
-    if min(model.time_constants()) <= 0:
+    if min(model.rates()) <= 0:
         raise InputError(f"{model.name} has a non-positive synaptic rate "
                          f"({parameters(model)}); rates must be > 0 per second")

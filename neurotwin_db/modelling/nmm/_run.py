@@ -117,6 +117,7 @@ def fit_document(result: FitResult, settings: FitSettings, eeg: Path,
                        "SD": round(result.uncertainty[n], 6),
                        "SDFromRestarts": result.uncertainty_parts[n]["restarts"],
                        "SDFromCurvature": result.uncertainty_parts[n]["curvature"],
+                       "SDFromRegion": result.uncertainty_parts[n]["region"],
                        "Bounds": list(result.model.bounds.get(n, (0.0, BACKGROUND_MAX)))}
                    for n in result.names},
         "Background": {"Share": result.values.get(BACKGROUND, 0.0),

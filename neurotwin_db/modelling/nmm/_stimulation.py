@@ -8,9 +8,8 @@ Sham is the usual ramp-only control: the ramp up is followed at once by the ramp
 at the start and again at the end, with no stimulation between.
 
 >>> stim = Stimulation(freq_hz=40.0, field_v_per_m=0.3, ramp_s=0.5)
->>> wave = stim.waveform(np.arange(0, 2.0, 1e-3), duration_s=2.0)
->>> round(float(np.abs(wave).max()), 3)
-1.0
+>>> stim.envelope(np.array([0.0, 0.25, 1.0, 1.75, 2.0]), duration_s=2.0).tolist()
+[0.0, 0.5, 1.0, 0.5, 0.0]
 """
 
 from __future__ import annotations
