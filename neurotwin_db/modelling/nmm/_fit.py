@@ -169,6 +169,14 @@ class FitResult:
     values: dict[str, float] = field(default_factory=dict)  # fitted values, background too
 
 
+def check_fittable(model: Model | type, names: Sequence[str]) -> None:
+    """Refuse parameters the model cannot fit, naming the ones it can."""
+    unknown = [n for n in names if n not in model.bounds]
+    if unknown:
+        raise InputError(f"{model.name} cannot fit {', '.join(unknown)}; fittable "
+                         f"parameters are {', '.join(model.bounds)}")
+
+
 class Objective:
     """Loss of a point of the unit cube, mapped linearly onto the parameters' bounds.
 
@@ -176,10 +184,7 @@ class Objective:
     """
 
     def __init__(self, base: Model, target: Target, settings: FitSettings) -> None:
-        unknown = [n for n in settings.parameters if n not in base.bounds]
-        if unknown:
-            raise InputError(f"{base.name} cannot fit {', '.join(unknown)}; fittable "
-                             f"parameters are {', '.join(base.bounds)}")
+        check_fittable(base, settings.parameters)
         self.base, self.target, self.settings = base, target, settings
         bounds = {n: base.bounds[n] for n in settings.parameters}
         if settings.background:

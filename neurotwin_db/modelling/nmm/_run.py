@@ -29,6 +29,7 @@ from neurotwin_db.modelling.nmm._fit import (
     DEFAULT_PARAMETERS,
     FitResult,
     FitSettings,
+    check_fittable,
     fit,
     make_target,
 )
@@ -83,6 +84,7 @@ def fit_subject(dataset: Path, subject: str, *, task: str = "rest", model: str =
     """Fit a model to one subject's EEG features and write the ``ntdb-nmm`` derivative."""
     dataset = Path(dataset)
     cls = model_class(model)
+    check_fittable(cls, fit_parameters or ())
     paths = nmm_paths(dataset, subject, task, cls.name, session)
     if write and paths["params"].exists() and not overwrite:
         raise OutputExistsError(paths["params"])

@@ -25,7 +25,7 @@ from neurotwin_db.modelling.derivatives import SourceDataset, open_derivative, s
 from neurotwin_db.modelling.nmm._figure import write_spectra_figure
 from neurotwin_db.modelling.nmm._models import model_class, with_parameters
 from neurotwin_db.modelling.nmm._run import PIPELINE as NMM_PIPELINE
-from neurotwin_db.modelling.nmm._run import fit_subject, nmm_paths
+from neurotwin_db.modelling.nmm._run import find_eeg, fit_subject, nmm_paths
 from neurotwin_db.modelling.nmm._stimulation import RADMAN_LAMBDA_MV_PER_V_PER_M
 from neurotwin_db.modelling.twin._predict import predict_effect
 
@@ -82,6 +82,13 @@ def target_field(dataset: Path, subject: str, montage: str, session: str | None,
             "EField": f"derivatives/ntdb-efield ({desc})", "HeadModel": str(head.name)}
 
 
+def check_fit_possible(dataset: Path, subject: str, model: str, task: str,
+                       session: str | None) -> None:
+    """Fail before any expensive stage when there is neither a fit nor EEG to fit."""
+    if not nmm_paths(dataset, subject, task, model_class(model).name, session)["params"].is_file():
+        find_eeg(dataset, subject, task, session)
+
+
 def fitted_model(dataset: Path, subject: str, model: str, task: str, session: str | None,
                  log: Log, **fit_options: object):  # noqa: ANN201 (a model dataclass)
     """The subject's fitted model: read from ``ntdb-nmm`` or fitted now."""
@@ -112,6 +119,7 @@ def build_twin(dataset: Path, subject: str, *, montage: str = DEFAULT_MONTAGE,
     paths = twin_paths(dataset, subject, task, desc, session)
     if paths["twin"].exists() and not overwrite:
         raise OutputExistsError(paths["twin"])
+    check_fit_possible(dataset, subject, model, task, session)
     if field_v_per_m is None:
         node = target_field(dataset, subject, montage, session, target or DEFAULT_TARGET, log)
     else:

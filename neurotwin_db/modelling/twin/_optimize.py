@@ -22,6 +22,7 @@ from neurotwin_db.modelling.derivatives import SourceDataset, open_derivative, s
 from neurotwin_db.modelling.twin._build import (
     DEFAULT_TARGET,
     PIPELINE,
+    check_fit_possible,
     ensure_head,
     fitted_model,
     twin_paths,
@@ -95,6 +96,7 @@ def optimize_twin(dataset: Path, subject: str, *,
     if paths["twin"].exists() and not overwrite:
         raise OutputExistsError(paths["twin"])
     target = target or DEFAULT_TARGET
+    check_fit_possible(dataset, subject, model, task, session)
     lead, lead_path = load_or_compute_leadfield(dataset, subject, cap, reference, session, log)
     candidates = candidate_montages(lead, target, max_total_ma)
     twin, params_path, _ = fitted_model(dataset, subject, model, task, session, log,
