@@ -44,6 +44,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_anonymize_dicom.py
 	$(BIN)/python benchmarks/bench_phi_scan.py
 	$(BIN)/python benchmarks/bench_efield.py
+	$(BIN)/python benchmarks/bench_nmm_tvb.py
+	$(BIN)/python benchmarks/bench_nmm_fc.py
+	$(BIN)/python benchmarks/lanmm_ad_direction.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

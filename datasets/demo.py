@@ -17,7 +17,10 @@ Stages (later issues add theirs):
    ``dataset register`` puts them in the database and ``catalog search --doi`` finds them;
 10. ``model headmodel --from template`` (the fsaverage five-compartment head) and ``model
     efield`` of a 2 mA F3–Fp2 40 Hz tACS montage, both as derivatives of ``mri-template``
-    (subject MNI152, the template subject), then ``catalog search --derivative ntdb-efield``.
+    (subject MNI152, the template subject), then ``catalog search --derivative ntdb-efield``;
+11. ``model fit`` of the laminar neural mass model to sub-01's resting EEG (``eeg-rest``)
+    and ``twin build`` with the stage-10 field in the left DLPFC: the predicted change of
+    40 Hz power, alpha peak and entrainment under 40 Hz tACS against sham.
 """
 
 from __future__ import annotations
@@ -169,6 +172,7 @@ def build_demo(out: Path, log: Log = print) -> dict[str, Any]:
     shareable = build_shareable(db.root, log)
     shareable["deposits"] = deposit_shareable(db.root, shareable["shareable"], log)
     shareable["efield"] = model_template_head(db.root, mri_root, log)
+    shareable["twin"] = model_twin(db.root, db.root / eeg.path, shareable["efield"], log)
     return {"database": str(db.root), "datasets": ids, "files": result.files,
             "issues": len(result.report), "searches": found, "per_dataset": per_dataset,
             **shareable}
@@ -247,6 +251,32 @@ def model_template_head(db_root: Path, mri_root: Path, log: Log = print) -> dict
         Filters(derivative=("ntdb-efield",)))
     log(f"ntdb catalog search {db_root.name} --derivative ntdb-efield: {len(rows)} files")
     return {"figure": str(figure), "summary": summary, "files": len(rows)}
+
+
+def model_twin(db_root: Path, eeg_root: Path, efield: dict[str, Any], log: Log = print
+               ) -> dict[str, Any]:
+    """Fit sub-01's LaNMM twin to its EEG and predict 40 Hz tACS with the template field."""
+    from neurotwin_db.modelling.nmm import fit_subject
+    from neurotwin_db.modelling.twin import build_twin
+
+    fitted = fit_subject(eeg_root, "01", model="lanmm", seeds=(0, 1), max_evaluations=60)
+    values = ", ".join(f"{k} {v['Value']:.3g} ± {v['SD']:.2g}"
+                       for k, v in fitted["Fitted"].items())
+    log(f"ntdb model fit eeg-rest --subject 01 --model lanmm: {values}; loss "
+        f"{fitted['Loss']:.2f} over {len(fitted['Features'])} spectral features")
+    field = abs(float(efield["summary"]["ROI"]["MeanEn"]))
+    twin = build_twin(eeg_root, "01", field_v_per_m=field, seeds=(0, 1, 2),
+                      field_source=f"mri-template MNI152 {DEMO_MONTAGE}, mean normal field "
+                                   f"in the left DLPFC ({DEMO_TARGET})")
+    dl.save(db_root, "demo: sub-01 neural-mass fit and twin", paths=[eeg_root],
+            record={"action": "demo"})
+    headline = twin["Headline"]
+    log(f"ntdb twin build eeg-rest --subject 01 --field {field:.3f}: 40 Hz tACS vs sham: "
+        f"40 Hz power {headline['Power40HzChangePercent']:+.1f}%, alpha peak "
+        f"{headline['AlphaPeakChangeHz']:+.3f} Hz, entrainment PLV "
+        f"{headline['EntrainmentPLVActive']:.2f} (sham {headline['EntrainmentPLVSham']:.2f})")
+    log(f"    figure: {eeg_root / twin['Files']['figure']}")
+    return {"headline": headline, "fit": fitted["Fitted"], "files": twin["Files"]}
 
 
 @contextlib.contextmanager

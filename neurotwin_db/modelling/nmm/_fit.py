@@ -312,7 +312,8 @@ def _uncertainty(objective: Objective, unit: np.ndarray, restarts: list[Restart]
     width = objective.high - objective.low
     region = _region_half_width(objective, unit, min(r.loss for r in restarts)) * width
     curvature = _curvature_sd(objective, unit) * width
-    local = np.maximum(region, np.nan_to_num(curvature, nan=np.inf))
+    # a direction without positive curvature is measured by the region alone
+    local = np.where(np.isfinite(curvature), np.maximum(region, curvature), region)
     total = np.sqrt(spread ** 2 + local ** 2)
     parts = {n: {"restarts": float(s), "region": float(r),
                  "curvature": None if not np.isfinite(c) else float(c)}

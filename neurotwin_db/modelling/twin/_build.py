@@ -108,7 +108,7 @@ def build_twin(dataset: Path, subject: str, *, montage: str = DEFAULT_MONTAGE,
                field_v_per_m: float | None = None, freq_hz: float = 40.0,
                seeds: Sequence[int] = (0, 1, 2, 3, 4), duration_s: float = 24.0,
                ramp_s: float = 2.0, lam: float = RADMAN_LAMBDA_MV_PER_V_PER_M,
-               overwrite: bool = False, log: Log = lambda _m: None,
+               field_source: str = "given (--field)", overwrite: bool = False, log: Log = lambda _m: None,
                **fit_options: object) -> dict[str, object]:
     """Build a subject's twin and write its tACS prediction (active vs sham)."""
     from neurotwin_db.modelling.efield._electrodes import parse_montage
@@ -125,7 +125,7 @@ def build_twin(dataset: Path, subject: str, *, montage: str = DEFAULT_MONTAGE,
     else:
         if not np.isfinite(field_v_per_m) or field_v_per_m < 0:
             raise InputError(f"--field {field_v_per_m} V/m must be a non-negative number")
-        node = {"MeanNormalField": float(field_v_per_m), "EField": "given (--field)"}
+        node = {"MeanNormalField": float(field_v_per_m), "EField": field_source}
     twin, params_path, fit_doc = fitted_model(dataset, subject, model, task, session, log,
                                               **fit_options)
     log(f"simulating {twin.name} with {node['MeanNormalField']:.3f} V/m at {freq_hz:g} Hz, "
