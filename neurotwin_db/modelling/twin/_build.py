@@ -108,8 +108,8 @@ def build_twin(dataset: Path, subject: str, *, montage: str = DEFAULT_MONTAGE,
                field_v_per_m: float | None = None, freq_hz: float = 40.0,
                seeds: Sequence[int] = (0, 1, 2, 3, 4), duration_s: float = 24.0,
                ramp_s: float = 2.0, lam: float = RADMAN_LAMBDA_MV_PER_V_PER_M,
-               field_source: str = "given (--field)", overwrite: bool = False, log: Log = lambda _m: None,
-               **fit_options: object) -> dict[str, object]:
+               field_source: str = "given (--field)", overwrite: bool = False,
+               log: Log = lambda _m: None, **fit_options: object) -> dict[str, object]:
     """Build a subject's twin and write its tACS prediction (active vs sham)."""
     from neurotwin_db.modelling.efield._electrodes import parse_montage
     from neurotwin_db.modelling.efield._run import montage_label
