@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from neurotwin_db.cli._common import emit_json, handle_errors, json_option
 from neurotwin_db.cli.cmd_model import JOBS, SCHEDULER, SUBJECTS, model
@@ -138,6 +139,9 @@ def _print_fit(result: dict) -> None:
 @click.option("--stim-freq", type=float, help="Apply tACS at this frequency (Hz).")
 @click.option("--stim-field", type=float, default=0.3, show_default=True,
               help="Peak normal field at every node (V/m).")
+@click.option("--stim-map", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Per-node field: mean of an efield *_En.nii.gz around each node centre "
+                   "(instead of --stim-field; needs a connectome with centres).")
 @click.option("--stim-ramp", type=float, default=1.0, show_default=True,
               help="Ramp up/down (s).")
 @click.option("--sham", is_flag=True, help="Sham: the ramps only.")
@@ -151,7 +155,8 @@ def _print_fit(result: dict) -> None:
 def simulate(model_name: str, params_file: Path | None, overrides: tuple[str, ...],
              connectome: str, coupling: float, speed: float, duration: str, dt: str,
              sfreq: float, transient: str, seed: int, stim_freq: float | None,
-             stim_field: float, stim_ramp: float, sham: bool, out: Path | None,
+             stim_field: float, stim_map: Path | None, stim_ramp: float,
+             sham: bool, out: Path | None,
              overwrite: bool, backend: str, as_json: bool) -> None:
     """Simulate a neural-mass model (one node or a connectome network).
 
@@ -169,10 +174,17 @@ def simulate(model_name: str, params_file: Path | None, overrides: tuple[str, ..
 
     base, values = _start(model_name, params_file)
     chosen = nmm.with_parameters(base, {**values, **_assignments(overrides)})
-    network = None
+    network, centres = None, None
     if connectome.lower() != "none":
-        network = nmm.Network.of(nmm.load_connectome(connectome), coupling, speed)
-    stimulation = (nmm.Stimulation(freq_hz=stim_freq, field_v_per_m=stim_field,
+        graph = nmm.load_connectome(connectome)
+        network, centres = nmm.Network.of(graph, coupling, speed), graph.centres
+    field: float | tuple[float, ...] = stim_field
+    if stim_map is not None:
+        from neurotwin_db.modelling.nmm._stimulation import fields_from_map
+
+        field = tuple(fields_from_map(stim_map, centres if centres is not None
+                                      else np.empty((0,))))
+    stimulation = (nmm.Stimulation(freq_hz=stim_freq, field_v_per_m=field,
                                    ramp_s=stim_ramp, sham=sham) if stim_freq else None)
     if sham and not stim_freq:
         raise InputError("--sham needs --stim-freq (the frequency of the ramps)")

@@ -81,3 +81,37 @@ class Stimulation:
                                     if np.ndim(self.field_v_per_m) else self.field_v_per_m),
                 "PolarisationLambda": self.lam_mv_per_v_per_m,
                 "PolarisationLambdaUnits": "mV per V/m"}
+
+
+def fields_from_map(path, centres_mm: np.ndarray, radius_mm: float = 10.0  # noqa: ANN001
+                    ) -> np.ndarray:
+    """Mean normal field (V/m) around each node centre, from an efield ``…_En.nii.gz``.
+
+    The map and the centres must share a space (the template's maps are in MNI305, as are
+    approximately the TVB and AAL centres). Voxels outside grey matter are zero in the map
+    and are left out; a node with no grey matter within ``radius_mm`` gets 0.
+    """
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        data = np.asarray(image.dataobj, dtype=float)
+    except Exception as exc:  # nibabel raises many kinds on bad files
+        raise InputError(f"cannot read the field map {path} ({exc}); give the "
+                         "…_En.nii.gz written by `ntdb model efield`") from None
+    centres = np.asarray(centres_mm, dtype=float)
+    if centres.ndim != 2 or centres.shape[1] != 3:
+        raise InputError("the connectome has no node centres (x, y, z in mm); use one with "
+                         "centres (tvb76, or a .npz with a 'centres' array)")
+    voxels = np.argwhere(data != 0)
+    values = data[tuple(voxels.T)]
+    world = nib.affines.apply_affine(image.affine, voxels)
+    fields = np.zeros(len(centres))
+    for i, centre in enumerate(centres):
+        near = np.linalg.norm(world - centre, axis=1) <= radius_mm
+        if near.any():
+            fields[i] = float(values[near].mean())
+    if not np.any(fields):
+        raise InputError(f"no node centre lies within {radius_mm:g} mm of the field in {path}; "
+                         "are the map and the connectome in the same space?")
+    return fields

@@ -98,3 +98,38 @@ def test_fit_bad_input(eeg_dataset):
     assert result.exit_code == 2 and "no EEG for task 'rest'" in result.output
     result = _ntdb("model", "fit", str(eeg_dataset), "--subject", "01", "--parameters", "x")
     assert result.exit_code == 2 and "cannot fit x" in result.output
+
+
+def _field_map(path, value, offset_mm=0.0):
+    import nibabel as nib
+
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = -100.0 + offset_mm
+    nib.save(nib.Nifti1Image(np.full((50, 50, 50), value, dtype=np.float32), affine), path)
+    return path
+
+
+def test_per_node_fields_come_from_an_efield_map(tmp_path):
+    stim_map = _field_map(tmp_path / "En.nii.gz", 0.25)
+    result = _ntdb("model", "simulate", "--connectome", "tvb76", "--duration", "1s",
+                   "--stim-freq", "40", "--stim-map", str(stim_map), "--json")
+    assert result.exit_code == 0, result.output
+    fields = json.loads(result.output)["Stimulation"]["PeakNormalField"]
+    assert len(fields) == 76 and np.allclose(fields, 0.25)
+    far = _field_map(tmp_path / "far.nii.gz", 0.25, offset_mm=1000.0)
+    result = _ntdb("model", "simulate", "--connectome", "tvb76", "--duration", "1s",
+                   "--stim-freq", "40", "--stim-map", str(far))
+    assert result.exit_code == 2 and "same space" in result.output
+    result = _ntdb("model", "simulate", "--duration", "1s", "--stim-freq", "40",
+                   "--stim-map", str(stim_map))
+    assert result.exit_code == 2 and "no node centres" in result.output
+
+
+def test_a_cohort_fit_reports_each_subject_and_fails_on_any_unfitted(eeg_dataset):
+    result = _ntdb("model", "fit", str(eeg_dataset), "--subject", "01", "--subject", "02",
+                   "--parameters", "b", "--features", "alpha_peak_hz,rel_alpha,rel_gamma",
+                   "--seeds", "2", "--evaluations", "30",
+                   "--sim-duration", "10s", "--jobs", "2", "--overwrite")
+    assert result.exit_code == 1, result.output
+    assert "sub-01: jansen-rit fitted" in result.output
+    assert "sub-02: NOT FITTED" in result.output and "did not converge" in result.output
