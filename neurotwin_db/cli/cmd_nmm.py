@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from neurotwin_db.cli._common import emit_json, handle_errors, json_option
+from neurotwin_db.cli._common import emit_json, handle_errors, json_option, progress_bar
 from neurotwin_db.cli.cmd_model import JOBS, SCHEDULER, SUBJECTS, model
 from neurotwin_db.errors import InputError
+from neurotwin_db.progress import Progress
 
 MODEL_CHOICE = click.Choice(["jansen-rit", "lanmm"])
 
@@ -87,7 +88,12 @@ def fit(dataset: Path, subjects: tuple[str, ...], session: str | None, task: str
                "duration_s": parse_seconds(sim_duration, "--sim-duration"),
                "background": not no_background, "session": session, "overwrite": overwrite}
     if len(subjects) == 1:
-        results = [{"Subject": subjects[0], **fit_subject(dataset, subjects[0], **options)}]
+        with progress_bar(f"fitting sub-{subjects[0]}", enabled=not as_json) as update:
+            def restart_done(done: int, total: int) -> None:
+                update(Progress(f"restart {done} of {total}", done, total, "ok"))
+
+            results = [{"Subject": subjects[0],
+                        **fit_subject(dataset, subjects[0], progress=restart_done, **options)}]
     else:
         results = fit_cohort(dataset, list(subjects), jobs=jobs, scheduler=scheduler,
                              **options)
