@@ -56,7 +56,8 @@ Timing
     call that loads those kernels from the disk cache. Wall = ``Simulation.wall_s`` (the
     integration loop, noise generation included), best of ``--repeats``.
     TVB: import and ``configure()`` are timed separately; wall = ``sim.run()`` only.
-    Both sides are single-threaded; the process CPU time of the same calls is reported too,
+    The kernels are single-threaded; ours draws the next noise chunk in a background
+    thread (CPU time includes it). The process CPU time of the same calls is reported too,
     because on a shared machine it is less sensitive than wall time to other jobs' load.
 
 Dominant frequency

@@ -10,18 +10,22 @@ and discarded; the stimulation clock starts after them.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from neurotwin_db.errors import InputError, ModelDivergenceError
-from neurotwin_db.modelling._kernels.delays import ring_size
+from neurotwin_db.modelling._kernels.delays import new_history
 from neurotwin_db.modelling.nmm._models import Model, check_parameters, parameters
 from neurotwin_db.modelling.nmm._stimulation import Stimulation
 
 BLOCK_STEPS = 10_000
 STEP_FRACTION = 0.1  # dt must resolve the fastest synaptic time constant this finely
 BACKENDS = ("numba", "numpy")
+PREFETCH_INPUTS = 16  # nodes × noise inputs from which noise is drawn in the background
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,11 @@ class Network:
     @classmethod
     def of(cls, connectome, coupling: float, speed_mm_per_ms: float = 3.0) -> Network:
         """A network from a :class:`Connectome` (weights row = target)."""
-        if speed_mm_per_ms <= 0:
-            raise InputError(f"conduction speed {speed_mm_per_ms} mm/ms is not positive")
+        if not (np.isfinite(speed_mm_per_ms) and speed_mm_per_ms > 0):
+            raise InputError(f"conduction speed {speed_mm_per_ms} mm/ms is not a positive "
+                             "number; give --speed in mm/ms (3 is typical)")
+        if not np.isfinite(coupling):
+            raise InputError(f"global coupling {coupling} is not a finite number")
         return cls(np.asarray(connectome.weights, float),
                    np.asarray(connectome.tract_lengths, float), tuple(connectome.labels),
                    float(coupling), float(speed_mm_per_ms))
@@ -100,27 +107,47 @@ def simulate(model: Model, *, network: Network | None = None, duration_s: float 
     rng = np.random.default_rng(seed)
     state = np.zeros((model.kernel.N_STATE, n))
     state[: model.kernel.N_STATE // 2] = rng.normal(0.0, 0.1, (model.kernel.N_STATE // 2, n))
-    history = np.zeros((ring_size(int(delay.max(initial=0))), n))
+    history, position = new_history(n, delay)
     field_v = stimulation.fields(n) if stimulation else np.zeros(n)
-    head = 0
     transient_steps = int(round(transient_s / dt_s / decimate)) * decimate
     total_steps = transient_steps + int(round(duration_s * sfreq)) * decimate
     out = np.empty((total_steps // decimate, n))
+    chunk = BLOCK_STEPS - BLOCK_STEPS % decimate
+    begins = range(0, total_steps, chunk)
+    sizes = [min(chunk, total_steps - begin) for begin in begins]
     started = time.perf_counter()
-    for begin in range(0, total_steps, BLOCK_STEPS - BLOCK_STEPS % decimate):
-        steps = min(BLOCK_STEPS - BLOCK_STEPS % decimate, total_steps - begin)
-        noise = rng.standard_normal((steps, model.noise_inputs, n))
-        if model.noise_inputs == 1:
-            noise = noise[:, 0]
-        wave = _wave(stimulation, begin, steps, dt_s, transient_steps, duration_s)
-        rows = slice(begin // decimate, (begin + steps) // decimate)
-        head = run(state, history, head, ptr, source, weight, delay, prm, dt_s, noise, wave,
-                   field_v, decimate, out[rows])
-        _check_finite(model, state, out[rows], (begin + steps) * dt_s - transient_s)
+    with closing(_noise_chunks(rng, sizes, (model.noise_inputs, n))) as noises:
+        for begin, steps, noise in zip(begins, sizes, noises, strict=True):
+            wave = _wave(stimulation, begin, steps, dt_s, transient_steps, duration_s)
+            rows = slice(begin // decimate, (begin + steps) // decimate)
+            position = run(state, history, position, ptr, source, weight, delay, prm, dt_s,
+                           noise[:, 0] if model.noise_inputs == 1 else noise, wave, field_v,
+                           decimate, out[rows])
+            _check_finite(model, state, out[rows], (begin + steps) * dt_s - transient_s)
     wall = time.perf_counter() - started
     return Simulation(np.ascontiguousarray(out[transient_steps // decimate:].T), sfreq,
                       network.labels, model.name, parameters(model), dt_s, seed, wall,
                       stimulation.describe() if stimulation else None)
+
+
+def _noise_chunks(rng: np.random.Generator, sizes: list[int],
+                  shape: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The noise chunks ``rng.standard_normal((size, *shape))``, drawn in this order.
+
+    With many noise inputs a background thread draws the next chunk while the kernel
+    (which releases the GIL) integrates the current one; the draws are the same.
+    """
+    if shape[0] * shape[1] < PREFETCH_INPUTS:
+        for size in sizes:
+            yield rng.standard_normal((size, *shape))
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="nmm-noise") as pool:
+        pending = pool.submit(rng.standard_normal, (sizes[0], *shape))
+        for size in sizes[1:]:
+            noise = pending.result()
+            pending = pool.submit(rng.standard_normal, (size, *shape))
+            yield noise
+        yield pending.result()
 
 
 def _wave(stimulation: Stimulation | None, begin: int, steps: int, dt_s: float,

@@ -3,11 +3,6 @@ import pytest
 from scipy.signal import welch
 
 from neurotwin_db.errors import InputError, ModelDivergenceError
-from neurotwin_db.modelling._kernels.delays import (
-    delayed_input_numba,
-    delayed_input_numpy,
-    ring_size,
-)
 from neurotwin_db.modelling.nmm import (
     JansenRit,
     LaNMM,
@@ -40,21 +35,6 @@ def test_numba_and_numpy_kernels_agree_on_a_delayed_stimulated_network(model):
     assert runs[0].eeg.shape == (5, 150)
     assert np.ptp(runs[0].eeg) > 0
     np.testing.assert_allclose(runs[0].eeg, runs[1].eeg, rtol=0, atol=1e-10)
-
-
-def test_delayed_input_twins_agree_and_wrap_around_the_ring():
-    rng = np.random.default_rng(1)
-    history = rng.normal(size=(ring_size(9), 4))
-    ptr = np.array([0, 2, 3, 5, 6])
-    source = np.array([1, 2, 0, 3, 1, 2])
-    weight = rng.uniform(size=6)
-    delay = np.array([0, 9, 3, 7, 1, 5])
-    expected = delayed_input_numpy(history, 2, ptr, source, weight, delay)
-    out = np.empty(4)
-    delayed_input_numba(history, 2, ptr, source, weight, delay, out)
-    np.testing.assert_allclose(out, expected, atol=1e-12)
-    # by hand, target 0: w0 * history[2, 1] + w1 * history[(2 - 9) % 16, 2]
-    assert expected[0] == pytest.approx(weight[0] * history[2, 1] + weight[1] * history[9, 2])
 
 
 def test_a_jansen_rit_node_with_standard_parameters_oscillates_near_10_hz():
