@@ -276,6 +276,10 @@ def model_twin(db_root: Path, eeg_root: Path, efield: dict[str, Any], log: Log =
         f"{headline['AlphaPeakChangeHz']:+.3f} Hz, entrainment PLV "
         f"{headline['EntrainmentPLVActive']:.2f} (sham {headline['EntrainmentPLVSham']:.2f})")
     log(f"    figure: {eeg_root / twin['Files']['figure']}")
+    rows = Catalog(build_catalog(db_root).catalog_dir).search(
+        Filters(derivative=("ntdb-nmm", "ntdb-twin")))
+    log(f"ntdb catalog search {db_root.name} --derivative ntdb-nmm --derivative ntdb-twin: "
+        f"{len(rows)} files")
     return {"headline": headline, "fit": fitted["Fitted"], "files": twin["Files"]}
 
 

@@ -53,6 +53,7 @@ def test_demo_catalog_has_all_tables(demo_db):
     assert len(datasets["eeg-rest"]["commit"]) == 40
     deriv = catalog.sql("SELECT * FROM derivatives")
     assert sorted((d["dataset"], d["pipeline"]) for d in deriv) == [
+        ("eeg-rest", "ntdb-nmm"), ("eeg-rest", "ntdb-twin"),
         ("mri-template", "ntdb-efield"), ("mri-template", "ntdb-headmodel"),
         ("mri-template", "ntdb-tissue"), ("mri-template-shared", "ntdb-tissue")]
     for d in deriv:

@@ -89,7 +89,8 @@ def test_doi_search_finds_datasets_and_citing_derivatives(plain_bids):
 def test_unknown_dataset_or_pipeline_is_named(catalog):
     with pytest.raises(QueryError, match=KNOWN):
         catalog.search(Filters(dataset=("nope",)))
-    with pytest.raises(QueryError, match="known: ntdb-efield, ntdb-headmodel, ntdb-tissue"):
+    known = "known: ntdb-efield, ntdb-headmodel, ntdb-nmm, ntdb-tissue, ntdb-twin"
+    with pytest.raises(QueryError, match=known):
         catalog.search(Filters(derivative=("fmriprep",)))
 
 
