@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from neurotwin_db._io import atomic_target
 from neurotwin_db.modelling.nmm._features import Spectrum
@@ -15,7 +16,7 @@ def _normalised(spectrum: Spectrum, fmax: float) -> tuple[np.ndarray, np.ndarray
     """Channel-mean PSD up to ``fmax``, divided by its total (shapes, not units, compare)."""
     keep = spectrum.freqs <= fmax
     psd = spectrum.mean()[keep]
-    return spectrum.freqs[keep], psd / max(float(np.trapezoid(psd, spectrum.freqs[keep])),
+    return spectrum.freqs[keep], psd / max(float(trapezoid(psd, spectrum.freqs[keep])),
                                            1e-300)
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from neurotwin_db.errors import InputError, ModelDivergenceError
 from neurotwin_db.modelling.nmm._features import (
@@ -39,7 +40,7 @@ from neurotwin_db.modelling.nmm._features import (
     spectral_features,
     welch_psd,
 )
-from neurotwin_db.modelling.nmm._models import Model, parameters, with_parameters
+from neurotwin_db.modelling.nmm._models import Model, with_parameters
 from neurotwin_db.modelling.nmm._simulate import simulate
 
 DEFAULT_FEATURES = {
@@ -134,9 +135,9 @@ def mix_background(spectrum: Spectrum, share: float, exponent: float) -> Spectru
     in the spirit of the channel-noise terms of DCM for cross-spectra.
     """
     freqs = spectrum.freqs
-    model = spectrum.mean() / max(float(np.trapezoid(spectrum.mean(), freqs)), 1e-300)
+    model = spectrum.mean() / max(float(trapezoid(spectrum.mean(), freqs)), 1e-300)
     background = np.power(freqs, -exponent)
-    background /= float(np.trapezoid(background, freqs))
+    background /= float(trapezoid(background, freqs))
     return Spectrum(freqs, (1.0 - share) * model + share * background, ("model",))
 
 
@@ -393,8 +394,3 @@ def _axis_step(objective: Objective, centre: np.ndarray, f0: float, axis: int,
                                    objective(centre - step * offset)) - f0 > 8.0:
         step /= 2
     return step
-
-
-def fitted_parameters(result: FitResult) -> dict[str, float]:
-    """All parameters of the fitted model (fitted ones and the fixed defaults)."""
-    return parameters(result.model)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from neurotwin_db._io import atomic_target
 from neurotwin_db.errors import InputError, OutputExistsError
@@ -34,9 +35,9 @@ def node_summary(sim: Simulation) -> list[dict[str, object]]:
                          fmax=min(80.0, sim.sfreq / 2 - 1), seconds=min(2.0, sim.eeg.shape[1]
                                                                          / sim.sfreq))
     freqs, rows = spectrum.freqs, []
-    total = np.trapezoid(spectrum.psd, freqs, axis=1)
+    total = trapezoid(spectrum.psd, freqs, axis=1)
     for label, psd, whole in zip(sim.labels, spectrum.psd, total, strict=True):
-        bands = {name: float(np.trapezoid(psd[(freqs >= lo) & (freqs < hi)],
+        bands = {name: float(trapezoid(psd[(freqs >= lo) & (freqs < hi)],
                                           freqs[(freqs >= lo) & (freqs < hi)]) / whole)
                  for name, (lo, hi) in BANDS.items()}
         rows.append({"node": label, "peak_hz": float(freqs[np.argmax(psd)]),
