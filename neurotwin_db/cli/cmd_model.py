@@ -19,15 +19,15 @@ def _floats(text: str | None, what: str) -> list[float]:
                                  ) from None
 
 
-def _conductivity(values: tuple[str, ...]) -> dict[str, float]:
+def assignments(values: tuple[str, ...], usage: str) -> dict[str, float]:
+    """``NAME=NUMBER`` options as a dict; ``usage`` says the form, e.g. ``--param b=45``."""
     out = {}
     for item in values:
         name, _, value = item.partition("=")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise click.BadParameter(f"--conductivity wants TISSUE=S/m (e.g. GM=0.275), got "
-                                     f"{item!r}") from None
+            raise click.BadParameter(f"{usage}, got {item!r}") from None
     return out
 
 
@@ -97,7 +97,8 @@ def headmodel(dataset: Path, subjects: tuple[str, ...], session: str | None, sou
                "sphere_conductivities": _floats(shell_sigma, "--conductivities"),
                "labels": labels, "mapping": mapping, "msh": msh,
                "max_volume_mm3": max_volume, "element_size_mm": element_size,
-               "conductivity": _conductivity(conductivity)}
+               "conductivity": assignments(
+                   conductivity, "--conductivity wants TISSUE=S/m (e.g. GM=0.275)")}
     if len(subjects) > 1:
         with _status(f"building {len(subjects)} {source} heads", as_json):
             results = build_cohort(dataset, list(subjects), source, session=session,

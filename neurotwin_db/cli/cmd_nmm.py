@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from neurotwin_db.cli._common import emit_json, handle_errors, json_option, progress_bar
-from neurotwin_db.cli.cmd_model import JOBS, SCHEDULER, SUBJECTS, model
+from neurotwin_db.cli.cmd_model import JOBS, SCHEDULER, SUBJECTS, assignments, model
 from neurotwin_db.errors import InputError
 from neurotwin_db.progress import Progress
 
@@ -18,18 +18,6 @@ MODEL_CHOICE = click.Choice(["jansen-rit", "lanmm"])
 
 def _names(text: str | None) -> tuple[str, ...] | None:
     return tuple(n.strip() for n in text.split(",") if n.strip()) if text else None
-
-
-def _assignments(values: tuple[str, ...]) -> dict[str, float]:
-    out = {}
-    for item in values:
-        name, _, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise click.BadParameter(f"--param wants NAME=NUMBER (e.g. b=45), got {item!r}"
-                                     ) from None
-    return out
 
 
 @model.command()
@@ -179,7 +167,8 @@ def simulate(model_name: str, params_file: Path | None, overrides: tuple[str, ..
     from neurotwin_db.modelling.nmm._outputs import parse_seconds
 
     base, values = _start(model_name, params_file)
-    chosen = nmm.with_parameters(base, {**values, **_assignments(overrides)})
+    chosen = nmm.with_parameters(base, {**values, **assignments(
+        overrides, "--param wants NAME=NUMBER (e.g. b=45)")})
     network, centres = None, None
     if connectome.lower() != "none":
         graph = nmm.load_connectome(connectome)
@@ -194,6 +183,8 @@ def simulate(model_name: str, params_file: Path | None, overrides: tuple[str, ..
                                    ramp_s=stim_ramp, sham=sham) if stim_freq else None)
     if sham and not stim_freq:
         raise InputError("--sham needs --stim-freq (the frequency of the ramps)")
+    if out and out.suffix not in (".npz", ".h5", ".hdf5"):
+        raise InputError(f"cannot write {out}: the output must end in .npz or .h5")
     if out and out.exists() and not overwrite:
         raise InputError(f"{out} already exists; remove it or pass --overwrite")
     sim = nmm.simulate(chosen, network=network, duration_s=parse_seconds(duration, "--duration"),

@@ -62,6 +62,8 @@ def test_simulate_starts_from_a_fitted_params_file(tmp_path):
     (["--param", "zeta=1"], "jansen-rit has no parameter zeta"),
     (["--connectome", "tvb999"], "unknown connectome"),
     (["--duration", "ten"], "is not a duration"),
+    (["--out", "sim.txt"], "must end in .npz or .h5"),
+    (["--param", "b=x"], "--param wants NAME=NUMBER"),
 ])
 def test_simulate_bad_input_is_one_clear_line(args, message):
     result = _ntdb("model", "simulate", *args)
