@@ -50,3 +50,23 @@ def test_errors_fall_with_refinement_to_the_goal(radii, sigma) -> None:
     rdms = [r[0] for r in results]
     assert rdms == sorted(rdms, reverse=True)
     assert results[-1][0] <= 0.05 and results[-1][1] <= 0.05
+
+
+def test_cortex_normals_point_out_of_a_sphere_also_deep_inside() -> None:
+    """Near the surface the normal is the radial direction; deep grey matter (a phantom's
+    inner ball, past the exact search's depth) gets the unit normal of some boundary
+    triangle (the approximate search)."""
+    from neurotwin_db.modelling.efield._summary import CORTEX_DEPTH_MM, cortex_normals
+    from neurotwin_db.modelling.headmodel import with_boundaries
+
+    mesh = with_boundaries(sphere_head((40.0, 45.0), element_size_mm=4))
+    gm = mesh.tags == SPHERE_TAGS[2][0]
+    normals = cortex_normals(mesh, int(SPHERE_TAGS[2][0]))
+    centres = mesh.centroids()[gm]
+    radius = np.linalg.norm(centres, axis=1)
+    radial = np.einsum("ij,ij->i", normals, centres / radius[:, None])
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, rtol=1e-9)
+    near = radius > 40.0 - 4
+    assert near.any() and radial[near].min() > 0.9
+    deep = radius < 40.0 - CORTEX_DEPTH_MM
+    assert deep.sum() > 100 and np.isfinite(normals[deep]).all()

@@ -114,18 +114,19 @@ def test_only_one_amg_hierarchy_is_built(mesh: HeadMesh, monkeypatch: pytest.Mon
     builds: list[int] = []
     hierarchies: list[int] = []
     original_build = ReducedSystem.build.__func__
-    original_amg = _solve.pyamg.smoothed_aggregation_solver
+    original_amg = _solve.smoothed_aggregation
 
-    def build(cls: type, matrix: object, fixed: np.ndarray) -> ReducedSystem:
+    def build(cls: type, matrix: object, fixed: np.ndarray, **kwargs: object
+              ) -> ReducedSystem:
         builds.append(len(fixed))
-        return original_build(cls, matrix, fixed)
+        return original_build(cls, matrix, fixed, **kwargs)
 
     def amg(*args: object, **kwargs: object) -> object:
         hierarchies.append(1)
         return original_amg(*args, **kwargs)
 
     monkeypatch.setattr(ReducedSystem, "build", classmethod(build))
-    monkeypatch.setattr(_solve.pyamg, "smoothed_aggregation_solver", amg)
+    monkeypatch.setattr(_solve, "smoothed_aggregation", amg)
     field = compute_leadfield(mesh, SIGMA, names=FEW)
     assert len(field.electrodes) == len(FEW) and builds == [1] and len(hierarchies) == 1
 
