@@ -169,7 +169,7 @@ def compute_leadfield(mesh: HeadMesh, sigma_by_tag: Mapping[int, float],
     geometry = P1Geometry.of(mesh)
     matrix = assemble_stiffness(mesh, geometry, element_conductivity(mesh, sigma_by_tag))
     timings["Assembly"] = time.perf_counter() - tick
-    system = ReducedSystem.build(matrix, ref.nodes, prolongation="energy")
+    system = ReducedSystem.build(matrix, ref.nodes)
     timings["Setup"] = system.setup_seconds
     fields = np.empty((len(electrodes), len(chosen), 3), dtype=np.float32)
     transfer = np.empty((len(electrodes), len(electrodes)))
