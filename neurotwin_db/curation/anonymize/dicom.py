@@ -71,7 +71,10 @@ from deid.utils import parse_value
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.tag import Tag
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from neurotwin_db._io import copy_file, write_bytes
 from neurotwin_db.curation.anonymize._key import PseudonymKey, load_key
@@ -587,15 +590,30 @@ def _check_result(ds: Dataset, recipe: _Recipe, pseudonym: str, new: dict[str, s
 
 
 def _encode(ds: Dataset, syntax: str) -> bytes:
-    """The file's bytes: zero preamble, file meta rebuilt from the de-identified dataset."""
+    """The file's bytes: zero preamble, file meta rebuilt from the de-identified dataset.
+
+    pydicom's own writers, called directly: ``dcmwrite`` would deep-copy and validate the
+    new file meta twice, a quarter of the encoding time of a small file. The bytes are
+    those ``save_as(..., enforce_file_format=True)`` writes (tested); a deflated or
+    private transfer syntax still goes through it.
+    """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = syntax
     ds.file_meta = meta
     ds.preamble = b"\0" * 128
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+    uid = meta.TransferSyntaxUID
+    buffer = DicomBytesIO()
+    if uid.is_private or not uid.is_transfer_syntax or uid == DeflatedExplicitVRLittleEndian:
+        ds.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue()
+    buffer.write(ds.preamble + b"DICM")
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    if "PixelData" in ds:  # as dcmwrite: encapsulated pixel data has undefined length
+        ds["PixelData"].is_undefined_length = uid.is_compressed
+    buffer.is_implicit_VR, buffer.is_little_endian = uid.is_implicit_VR, uid.is_little_endian
+    write_dataset(buffer, ds)
     return buffer.getvalue()
 
 
