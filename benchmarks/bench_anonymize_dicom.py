@@ -1,13 +1,16 @@
 """`ntdb anonymize-dicom` vs the pydicom I/O floor and vs deid alone, same files, one run.
 
     python benchmarks/bench_anonymize_dicom.py [--files 5000] [--jobs 2] [--repeat 3]
-                                               [--profile]
+                                               [--rounds-per-series 20] [--profile]
 
 Input: the real DICOM files of the test corpus that anonymize-dicom writes (pydicom's
 examples_overlay, waveform_ecg, CT_small, MR_small and the dicomdirtests images, and
-nibabel's Siemens 0.dcm/1.dcm), copied round-robin into FILES files; each round gets new
-Study and Series UIDs (series keep their files together, as in real data) and every file
-a new SOP Instance UID. Timed, each writing every file to its own scratch folder:
+nibabel's Siemens 0.dcm/1.dcm: 87 files in 19 series), copied round-robin into FILES
+files. Every --rounds-per-series rounds get new Study and Series UIDs (series keep their
+files together, as in real data; 20 rounds make series of ~92 files) and every file a new
+SOP Instance UID. anonymize-dicom writes PSEUDONYM/STUDY/SERIES/ folders, so small series
+cost it a folder per few files (the floor writes one flat folder). Timed, each writing
+every file to its own scratch folder:
 
 1. floor: pydicom read + write of each file (one process, and through the same process
    pool as ntdb when --jobs > 1);
@@ -55,11 +58,13 @@ def corpus_files() -> list[Path]:
     return [p for p in found if pixel_risk(pydicom.dcmread(p)) is None]
 
 
-def make_input(folder: Path, n_files: int) -> int:
+def make_input(folder: Path, n_files: int, rounds_per_series: int = 1) -> int:
     """Copy the corpus round-robin into ``n_files`` files with fresh UIDs.
 
-    Each round of copies gets new Study and Series UIDs (one per original study and
-    series, so series keep their files together) and a new SOP Instance UID per file.
+    Every ``rounds_per_series`` rounds of copies get new Study and Series UIDs (one per
+    original study and series, so series keep their files together); every file gets a
+    new SOP Instance UID. With 1, a series holds 4.6 files on average (the corpus's own
+    series): anonymize-dicom then makes a folder for every 4.6 files it writes.
     """
     import pydicom
     from pydicom.uid import generate_uid
@@ -69,7 +74,7 @@ def make_input(folder: Path, n_files: int) -> int:
     for i in range(n_files):
         ds = originals[i % len(originals)]
         study, series = old[i % len(originals)]
-        round_ = str(i // len(originals))
+        round_ = str(i // (len(originals) * rounds_per_series))
         ds.StudyInstanceUID = generate_uid(entropy_srcs=[study, round_])
         ds.SeriesInstanceUID = generate_uid(entropy_srcs=[series, round_])
         ds.SOPInstanceUID = generate_uid()
@@ -161,6 +166,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the floor and ntdb phases (the best counts)")
     parser.add_argument("--profile", action="store_true", help="cProfile ntdb (one process)")
+    parser.add_argument("--rounds-per-series", type=int, default=20,
+                        help="rounds of copies that share a series: 20 (default) gives ~92 "
+                             "files a series, as in a real MR or CT series; 1 gives the "
+                             "corpus's own 4.6, a new output folder every 4.6 files")
     args = parser.parse_args()
 
     from neurotwin_db.curation.anonymize import load_key
@@ -169,7 +178,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ntdb-bench-deid-"))
     try:
         src = work / "src"
-        make_input(src, args.files)
+        make_input(src, args.files, args.rounds_per_series)
         files = sorted(src.rglob("*.dcm"))
         size = sum(f.stat().st_size for f in files)
         key = load_key(work / "keys" / "bench.key", new=True)
@@ -193,6 +202,7 @@ def main() -> None:
 
     figures = {
         "files": len(files), "megabytes": round(size / 1e6, 1), "jobs": args.jobs,
+        "rounds_per_series": args.rounds_per_series,
         "repeat": args.repeat, "load_average_1min": round(os.getloadavg()[0], 2),
         "floor_1_process_s": round(floor_1, 2), f"floor_{args.jobs}_processes_s":
             round(floor_n, 2),

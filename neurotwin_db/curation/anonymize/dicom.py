@@ -402,7 +402,7 @@ def _anonymize_file(job: _Job, key: PseudonymKey, recipe: _Recipe, rel: str) -> 
         ds.PatientAge = "089Y"  # ages above 89 identify (HIPAA safe harbor)
     new = {kw: key.uid(value) for kw, value in originals.items()}
     _check_result(ds, recipe, pseudonym, new)
-    if recipe.path.resolve() != PROJECT_RECIPE.resolve():
+    if not recipe.is_project:
         _check_phi(ds, rel)  # a user's recipe: every element through phi-scan's check
     _check_free_text(_kept_text(ds, []) if texts is None else texts)
     payload = _encode(ds, syntax)
@@ -669,6 +669,7 @@ class _Recipe:
 
     def __init__(self, path: Path, recipe: DeidRecipe) -> None:
         self.path, self.recipe = path, recipe
+        self.is_project = path.resolve() == PROJECT_RECIPE.resolve()
         self.actions = [(a["action"].upper(), a["field"], a.get("value"))
                         for a in recipe.get_actions()]
         self.slow = _needs_deid_parser(recipe, self.actions)
