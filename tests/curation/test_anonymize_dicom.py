@@ -22,8 +22,8 @@ from neurotwin_db.curation.anonymize._key import mapping_path
 from neurotwin_db.curation.anonymize.dicom import (
     PROJECT_RECIPE,
     DicomAnonymization,
-    _quiet_deid,
     _encode,
+    _quiet_deid,
     _Recipe,
     _uid_hook,
     anonymize_dicom,
