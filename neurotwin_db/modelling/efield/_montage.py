@@ -53,7 +53,8 @@ class FieldSolution:
 
     def solver_json(self) -> dict[str, object]:
         """Solver statistics for the JSON summary."""
-        return {"Method": "CG preconditioned by pyamg smoothed aggregation",
+        return {"Method": "CG (float64) preconditioned by a W-cycle of pyamg smoothed "
+                          "aggregation (float32 levels, float64 coarsest solve)",
                 "RelativeTolerance": 1e-10, "ElectrodeModel": self.model,
                 "Solves": [s.as_json() for s in self.stats],
                 "Iterations": int(sum(s.iterations for s in self.stats)),
