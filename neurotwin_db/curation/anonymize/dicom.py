@@ -592,10 +592,10 @@ def _check_result(ds: Dataset, recipe: _Recipe, pseudonym: str, new: dict[str, s
 def _encode(ds: Dataset, syntax: str) -> bytes:
     """The file's bytes: zero preamble, file meta rebuilt from the de-identified dataset.
 
-    pydicom's own writers, called directly: ``dcmwrite`` would deep-copy and validate the
-    new file meta twice, a quarter of the encoding time of a small file. The bytes are
-    those ``save_as(..., enforce_file_format=True)`` writes (tested); a deflated or
-    private transfer syntax still goes through it.
+    pydicom's own writers, called directly: ``dcmwrite`` would deep-copy the new file
+    meta and validate it twice. The bytes are those ``save_as(...,
+    enforce_file_format=True)`` writes (tested); a deflated or private transfer syntax
+    still goes through it.
     """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
