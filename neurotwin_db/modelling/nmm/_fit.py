@@ -382,7 +382,7 @@ def _curvature_sd(objective: Objective, unit: np.ndarray, step: float = 0.02) ->
         if np.all(variances > 0) and np.all(np.linalg.eigvalsh(hessian) > 0):
             return np.sqrt(variances)
     except np.linalg.LinAlgError:
-        pass
+        pass  # a singular Hessian: fall back to the per-axis curvature below
     diagonal = np.diag(hessian)
     return np.where(diagonal > 0, np.sqrt(2.0 / np.where(diagonal > 0, diagonal, 1.0)), np.nan)
 
